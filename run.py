@@ -1,0 +1,39 @@
+"""visexp entry point: python run.py [group=option ...] [key=value ...] [-m key=a,b ...]
+
+Thin by design: Hydra composes conf/, `visexp.runner.run` does the work, so tests can call
+`run(cfg)` directly. Mistakes the user can fix end in one `error: ...` line and exit status 2.
+"""
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from visexp.cli import check_choices, fail
+from visexp.errors import VisexpError
+from visexp.runner import run
+
+CONF = Path(__file__).resolve().parent / "conf"
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except VisexpError as error:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            # The sweep goes on; the job has no metrics.json and is reported when the sweep ends.
+            print(f"error in job {HydraConfig.get().job.num}: {error}", file=sys.stderr, flush=True)
+        else:
+            fail(error)
+
+
+if __name__ == "__main__":
+    try:
+        check_choices(sys.argv[1:], CONF)
+    except VisexpError as error:
+        fail(error)
+    main()

@@ -1,0 +1,55 @@
+"""Command-line front: one-line errors instead of tracebacks.
+
+`check_choices` looks at the `group=option` overrides before Hydra composes anything, so a
+typo such as `model=resnt50` gets one line naming the options there are. `report` turns a
+`VisexpError` raised by a job into `error: ...` on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+
+from visexp.errors import VisexpError
+
+
+def _requested(override_text: str) -> tuple[str, list[str]] | None:
+    """The key and the value(s) of one override, or None where Hydra will judge it itself."""
+    try:
+        override = OverridesParser.create().parse_override(override_text)
+    except HydraException:
+        return None
+    if override.is_delete():
+        return None
+    key = override.key_or_group
+    if override.is_sweep_override():
+        return key, list(override.sweep_string_iterator())
+    value = override.value()
+    return (key, [str(value)]) if isinstance(value, (str, int, float)) else None
+
+
+def check_choices(arguments: list[str], conf_dir: Path) -> None:
+    """Raise VisexpError for an override that picks an option its config group does not have."""
+    for argument in arguments:
+        if argument.startswith("-") or "=" not in argument:
+            continue
+        requested = _requested(argument)
+        if requested is None:
+            continue
+        group, values = requested
+        folder = conf_dir / group
+        if not folder.is_dir():
+            continue
+        options = sorted(path.stem for path in folder.glob("*.yaml"))
+        for value in values:
+            if value not in options:
+                raise VisexpError(f"unknown {group} {value!r}: choose from {', '.join(options)}")
+
+
+def fail(error: VisexpError, code: int = 2) -> None:
+    """Print the error as one line and leave with a non-zero status."""
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    raise SystemExit(code)

@@ -1,0 +1,38 @@
+"""Reading a layer's output during a forward pass, with the hook always removed afterwards."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import torch
+from torch import nn
+
+
+class LayerTap:
+    """Keeps the output of one module while the `with` block runs.
+
+    A module called several times in one forward pass (a ReLU reused inside a ResNet block,
+    say) leaves its last output, as `dict(model.named_modules())[name](...)` would last return.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.output: torch.Tensor | None = None
+        self._handle: torch.utils.hooks.RemovableHandle | None = None
+
+    def _keep(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        self.output = output
+
+    def __enter__(self) -> LayerTap:
+        self._handle = self.module.register_forward_hook(self._keep)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None

@@ -1,0 +1,73 @@
+"""Reading images into model-ready pixel tensors and writing tensors back as viewable files.
+
+Pixel tensors are (B, C, H, W) floats in [0, 1]; normalisation to the network's input space is
+the model's business (`VisionModel.normalise`). This is the one image I/O path of the project.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+
+def open_image(path: str | Path, channels: int) -> Image.Image:
+    """Open an image file as RGB (3 channels) or grey (1), with a one-line error if it cannot be read."""
+    from visexp.errors import VisexpError
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise VisexpError(f"image file not found: {file}")
+    try:
+        with Image.open(file) as image:
+            return image.convert("RGB" if channels == 3 else "L")
+    except (UnidentifiedImageError, OSError) as error:
+        raise VisexpError(f"cannot read image {file}: {error}") from error
+
+
+def fit_square(image: Image.Image, size: int) -> Image.Image:
+    """Resize the shorter side to `size` and crop the centre square, as evaluation transforms do."""
+    width, height = image.size
+    scale = size / min(width, height)
+    resized = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)
+    left = (resized.width - size) // 2
+    top = (resized.height - size) // 2
+    return resized.crop((left, top, left + size, top + size))
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """A PIL image as a (1, C, H, W) float tensor in [0, 1]."""
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def load_pixels(path: str | Path, size: int, channels: int) -> torch.Tensor:
+    """An image file as a (1, C, size, size) pixel tensor."""
+    return to_tensor(fit_square(open_image(path, channels), size))
+
+
+def quantise(pixels: torch.Tensor) -> torch.Tensor:
+    """Round (…, C, H, W) pixels in [0, 1] to the 8-bit values a PNG stores, as uint8."""
+    return (pixels.detach().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+
+
+def dequantise(values: torch.Tensor) -> torch.Tensor:
+    """8-bit values back to pixels in [0, 1] (inverse of `quantise` on its range)."""
+    return values.to(torch.float32) / 255.0
+
+
+def to_pil(pixels: torch.Tensor) -> Image.Image:
+    """One (C, H, W) pixel tensor in [0, 1] (or uint8) as a PIL image, grey for one channel."""
+    values = pixels if pixels.dtype == torch.uint8 else quantise(pixels)
+    array = values.cpu().permute(1, 2, 0).numpy()
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def enlarge(image: Image.Image, min_side: int) -> Image.Image:
+    """Scale a small image up by a whole factor (nearest neighbour) until its short side is >= min_side."""
+    factor = max(1, -(-min_side // min(image.size)))
+    return image if factor == 1 else image.resize((image.width * factor, image.height * factor), Image.NEAREST)

@@ -1,0 +1,66 @@
+"""What to maximise: a class score, its log-probability, or the mean of one filter's output.
+
+Each objective is bound to a model when built (so bad targets, layers and channels fail before
+any work), names the layer whose output it reads (`layer`, None for the logits), and maps that
+output to one score per image, shape (B,).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from visexp.errors import VisexpError
+from visexp.hooks import LayerTap
+from visexp.models import VisionModel
+
+
+class Objective(Protocol):
+    layer: str | None
+    target: int | None
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor: ...
+
+
+class ClassScore:
+    """The unnormalised class score S_c(I), the logit of class `target` (Simonyan et al., eq. 1)."""
+
+    layer = None
+
+    def __init__(self, model: VisionModel, target: int) -> None:
+        self.target = model.check_target(target)
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits[:, self.target]
+
+
+class ClassLogProb(ClassScore):
+    """log softmax(S)_c: raises class c by lowering the others too, which the paper avoids."""
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(logits, dim=1)[:, self.target]
+
+
+class FilterMean:
+    """Mean activation of channel `channel` of layer `layer` (a conv map or a linear unit)."""
+
+    target = None
+
+    def __init__(self, model: VisionModel, layer: str, channel: int) -> None:
+        module = model.layer(layer)
+        size = model.input_size
+        probe = torch.zeros(1, model.channels, size, size, device=model.device)
+        with LayerTap(module) as tap, torch.inference_mode():
+            model.net(probe)
+        if not isinstance(tap.output, torch.Tensor) or tap.output.dim() < 2:
+            raise VisexpError(f"layer {layer!r} of {model.name} does not output a (batch, channel, ...) tensor")
+        channels = tap.output.shape[1]
+        if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < channels:
+            raise VisexpError(f"channel {channel!r} is out of range for layer {layer!r}: it has {channels} channels, 0-{channels - 1}")
+        self.layer = layer
+        self.channel = channel
+
+    def __call__(self, activation: torch.Tensor) -> torch.Tensor:
+        unit = activation[:, self.channel]
+        return unit.flatten(1).mean(dim=1) if unit.dim() > 1 else unit

@@ -1,0 +1,103 @@
+"""The one optimisation loop: gradient ascent on objective - penalty, with respect to the image only.
+
+Class models, filter means and (later) DeepDream all run through `ascend`. The model is frozen,
+so backward computes the input gradient and nothing else. Values leave the device only every
+`log_every` steps, when observers (progress bar, tracker, GIF frames) are told about them; a
+non-finite loss is remembered on the device and reported with the step where it first appeared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from tqdm import tqdm
+
+from visexp.errors import VisexpError
+from visexp.hooks import LayerTap
+from visexp.models import VisionModel
+from visexp.objectives import Objective
+from visexp.parameter import ImageParameter
+
+Penalty = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state after `step` steps, with scalars averaged over the batch."""
+
+    step: int
+    score: float
+    penalty: float
+    norm: float
+    parameter: ImageParameter
+
+
+class Observer(Protocol):
+    def __call__(self, snapshot: Snapshot) -> None: ...
+
+
+def forward(model: VisionModel, objective: Objective, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the network once; return the objective per image (B,) and the logits."""
+    if objective.layer is None:
+        logits = model.net(inputs)
+        return objective(logits), logits
+    with LayerTap(model.layer(objective.layer)) as tap:
+        logits = model.net(inputs)
+    return objective(tap.output), logits
+
+
+def ascend(
+    model: VisionModel,
+    objective: Objective,
+    penalty: Penalty,
+    parameter: ImageParameter,
+    optimizer: torch.optim.Optimizer,
+    steps: int,
+    clamp: bool,
+    log_every: int,
+    observers: Sequence[Observer] = (),
+    description: str = "optimising",
+) -> None:
+    """Maximise `objective - penalty` over `parameter.offset` for `steps` steps.
+
+    Observers see step 0 (the start) and every `log_every` steps, and always the last step.
+
+    Raises:
+        VisexpError: the loss became NaN or infinite (names the first step where it did).
+    """
+    if steps <= 0:
+        raise VisexpError(f"steps must be a positive number of steps, not {steps}")
+    if log_every <= 0:
+        raise VisexpError(f"log_every must be positive, not {log_every}")
+    first_bad = torch.full((), -1, dtype=torch.long, device=parameter.offset.device)
+
+    def observe(step: int) -> None:
+        bad = int(first_bad.item())
+        if bad >= 0:
+            raise VisexpError(
+                f"the loss became NaN or infinite at step {bad}: lower optim.lr or lambda, or turn clamp on"
+            )
+        with torch.no_grad():
+            score, _ = forward(model, objective, parameter.inputs())
+            cost = penalty(parameter.offset)
+            norm = parameter.offset.flatten(1).norm(dim=1)
+        snapshot = Snapshot(step, score.mean().item(), cost.mean().item(), norm.mean().item(), parameter)
+        for observer in observers:
+            observer(snapshot)
+
+    observe(0)
+    for step in tqdm(range(1, steps + 1), desc=description, unit="step", disable=None, leave=False):
+        optimizer.zero_grad(set_to_none=True)
+        score, _ = forward(model, objective, parameter.inputs())
+        loss = (penalty(parameter.offset) - score).sum()
+        loss.backward()
+        optimizer.step()
+        if clamp:
+            parameter.clamp_()
+        finite = torch.isfinite(loss.detach())
+        first_bad = torch.where((first_bad < 0) & ~finite, torch.full_like(first_bad, step), first_bad)
+        if step % log_every == 0 or step == steps:
+            observe(step)

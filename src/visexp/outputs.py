@@ -1,0 +1,58 @@
+"""A job's output files, written to a staging folder and moved into place only when all are done.
+
+A job that fails half-way (bad input found late, NaN, Ctrl-C) leaves no `image.png` or
+`metrics.json` behind, so an incomplete job never looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from PIL import Image
+
+STAGING = ".incomplete"
+METRICS = "metrics.json"
+
+
+class JobOutputs:
+    """Context manager: write files with the `save_*` methods, published together on success."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.staging = self.directory / STAGING
+
+    def __enter__(self) -> JobOutputs:
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            # metrics.json last: its presence marks the job complete.
+            staged = sorted(self.staging.iterdir(), key=lambda path: path.name == METRICS)
+            for path in staged:
+                path.replace(self.directory / path.name)
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def save_png(self, name: str, image: Image.Image) -> None:
+        image.save(self.staging / name, format="PNG")
+
+    def save_gif(self, name: str, frames: Sequence[Image.Image], frame_ms: int = 120) -> None:
+        """An endlessly looping GIF; the last frame is held for a second."""
+        durations = [frame_ms] * (len(frames) - 1) + [1000]
+        frames[0].save(
+            self.staging / name, format="GIF", save_all=True, append_images=list(frames[1:]), duration=durations, loop=0
+        )
+
+    def save_json(self, name: str, data: dict[str, Any]) -> None:
+        (self.staging / name).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,100 @@
+"""Experiment tracking: each job is one Weights & Biases run, or nothing with `logger=none`.
+
+Without W&B credentials the run is written offline into the job folder (one line says so, and
+`wandb sync` uploads it later) instead of failing. The runner always calls `finish`, also when
+the job fails, so one failed job never leaves a dangling run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from PIL import Image
+
+from visexp.optimise import Snapshot
+
+
+class Tracker(Protocol):
+    def __call__(self, snapshot: Snapshot) -> None: ...
+
+    def finish(self, summary: dict[str, Any], images: dict[str, Image.Image], failed: bool) -> None: ...
+
+
+class NoTracker:
+    """Tracks nothing (`logger=none`)."""
+
+    def __init__(self, config: dict[str, Any] | None = None, directory: Path | None = None) -> None:
+        """Takes, and ignores, what every tracker is built with."""
+
+    def __call__(self, snapshot: Snapshot) -> None:
+        pass
+
+    def finish(self, summary: dict[str, Any], images: dict[str, Image.Image], failed: bool) -> None:
+        pass
+
+
+def choose_mode(mode: str | None) -> tuple[str, str | None]:
+    """The W&B mode to use and, when it falls back to offline, the line that says why.
+
+    An explicit `mode` (or the WANDB_MODE variable) is obeyed; otherwise online if credentials
+    are configured, else offline.
+    """
+    import wandb
+
+    chosen = mode or os.environ.get("WANDB_MODE")
+    if chosen:
+        return chosen, None
+    if wandb.login(prompt=False, verify=False):
+        return "online", None
+    return "offline", "W&B: no credentials found, logging offline (upload later with `wandb sync`)"
+
+
+class WandbTracker:
+    """One W&B run per job: the resolved config, score/penalty/norm curves, the final images."""
+
+    def __init__(
+        self,
+        project: str,
+        entity: str | None,
+        mode: str | None,
+        config: dict[str, Any],
+        directory: Path,
+        name: str | None = None,
+        group: str | None = None,
+        tags: list[str] | None = None,
+    ) -> None:
+        import wandb
+
+        self._wandb = wandb
+        resolved_mode, notice = choose_mode(mode)
+        if notice:
+            print(notice, flush=True)
+        self.run = wandb.init(
+            project=project,
+            entity=entity,
+            mode=resolved_mode,
+            config=config,
+            dir=str(directory),
+            name=name,
+            group=group,
+            tags=tags,
+            reinit="create_new",
+            settings=wandb.Settings(console="off", silent=True),
+        )
+
+    def __call__(self, snapshot: Snapshot) -> None:
+        self.run.log(
+            {"score": snapshot.score, "penalty": snapshot.penalty, "loss": snapshot.penalty - snapshot.score,
+             "norm": snapshot.norm},
+            step=snapshot.step,
+        )
+
+    def finish(self, summary: dict[str, Any], images: dict[str, Image.Image], failed: bool) -> None:
+        try:
+            if not failed:
+                self.run.log({name: self._wandb.Image(image) for name, image in images.items()})
+                self.run.summary.update(summary)
+        finally:
+            self.run.finish(exit_code=1 if failed else 0)
