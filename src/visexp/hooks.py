@@ -13,6 +13,9 @@ class LayerTap:
 
     A module called several times in one forward pass (a ReLU reused inside a ResNet block,
     say) leaves its last output, as `dict(model.named_modules())[name](...)` would last return.
+    The output is cloned (still differentiable): a following in-place op such as
+    `ReLU(inplace=True)` would otherwise overwrite it, and an objective on a conv layer would
+    silently read the ReLU's output and get no gradient where the channel is negative.
     """
 
     def __init__(self, module: nn.Module) -> None:
@@ -21,7 +24,7 @@ class LayerTap:
         self._handle: torch.utils.hooks.RemovableHandle | None = None
 
     def _keep(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        self.output = output
+        self.output = output.clone()
 
     def __enter__(self) -> LayerTap:
         self._handle = self.module.register_forward_hook(self._keep)

@@ -196,6 +196,19 @@ def load_digits(
     return VisionModel(name, _freeze(net), input_size, tuple(mean), tuple(std), list(classes), data)
 
 
+def _read_checkpoint(file: Path) -> object:
+    """torch.load, safely (weights only) first; whole pickled modules need the full unpickler."""
+    try:
+        try:
+            return torch.load(file, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            if "Weights only load failed" not in str(error):
+                raise
+            return torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch.load raises many types for a corrupt file
+        raise VisexpError(f"cannot read checkpoint {file}: {str(error).splitlines()[0]}") from error
+
+
 def load_checkpoint(
     path: str,
     arch: str | None,
@@ -215,12 +228,7 @@ def load_checkpoint(
     if not file.is_file():
         raise VisexpError(f"checkpoint file not found: {file}")
     names = _class_names(classes)
-    try:
-        loaded = torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        loaded = torch.load(file, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch.load raises many types for a corrupt file
-        raise VisexpError(f"cannot read checkpoint {file}: {error}") from error
+    loaded = _read_checkpoint(file)
     if isinstance(loaded, nn.Module):
         net = loaded
     elif isinstance(loaded, dict):

@@ -8,6 +8,7 @@ non-finite loss is remembered on the device and reported with the step where it 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +23,7 @@ from visexp.objectives import Objective
 from visexp.parameter import ImageParameter
 
 Penalty = Callable[[torch.Tensor], torch.Tensor]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,11 @@ def ascend(
         score, _ = forward(model, objective, parameter.inputs())
         loss = (penalty(parameter.offset) - score).sum()
         loss.backward()
+        if step == 1 and not parameter.offset.grad.any():
+            log.warning(
+                "the gradient is exactly zero at the start, so the image will not change: the start is a "
+                "dead point of the network (e.g. a random-weight model at the zero image); try init=noise"
+            )
         optimizer.step()
         if clamp:
             parameter.clamp_()

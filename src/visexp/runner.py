@@ -120,6 +120,8 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
     images: dict[str, Image.Image] = {}
     try:
         with JobOutputs(output_dir) as outputs:
+            with torch.inference_mode():
+                start_score = float(forward(model, objective, parameter.inputs())[0][0])
             began = time.perf_counter()
             ascend(
                 model, objective, penalty, parameter, optimizer,
@@ -130,6 +132,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
             saved = quantise(model.denormalise(parameter.inputs().detach()))
             summary = final_metrics(model, objective, penalty, parameter, saved)
             summary.update(
+                start_score=start_score,
                 model=model.name, steps=cfg.steps, seconds=round(seconds, 3), seed=cfg.seed, device=str(device)
             )
             images = {"image": to_pil(saved[0])}
