@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from visexp.cli import check_choices, fail
+from visexp.cli import check_choices, fail, multirun_flag_first
 from visexp.errors import VisexpError
 from visexp.runner import run
 
@@ -32,6 +32,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = multirun_flag_first(sys.argv[1:])
     try:
         check_choices(sys.argv[1:], CONF)
     except VisexpError as error:

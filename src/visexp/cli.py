@@ -1,6 +1,8 @@
-"""Command-line front: one-line errors instead of tracebacks.
+"""Command-line front: the headline command as typed, and one-line errors instead of tracebacks.
 
-`check_choices` looks at the `group=option` overrides before Hydra composes anything, so a
+`multirun_flag_first` lets `-m` stand between overrides, as in the headline command
+`python run.py objective=class target=968 reg=l2 -m lambda=1e-4,1e-3`: Hydra's argument
+parser stops taking overrides at the flag and rejects the rest. `check_choices` looks at the `group=option` overrides before Hydra composes anything, so a
 typo such as `model=resnt50` gets one line naming the options there are. `report` turns a
 `VisexpError` raised by a job into `error: ...` on stderr.
 """
@@ -29,6 +31,15 @@ def _requested(override_text: str) -> tuple[str, list[str]] | None:
         return key, list(override.sweep_string_iterator())
     value = override.value()
     return (key, [str(value)]) if isinstance(value, (str, int, float)) else None
+
+
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def multirun_flag_first(arguments: list[str]) -> list[str]:
+    """The same arguments with `-m`/`--multirun` moved in front of the overrides."""
+    flags = [argument for argument in arguments if argument in MULTIRUN_FLAGS]
+    return flags[:1] + [argument for argument in arguments if argument not in MULTIRUN_FLAGS]
 
 
 def check_choices(arguments: list[str], conf_dir: Path) -> None:

@@ -123,6 +123,15 @@ def _architecture(name: str) -> None:
         raise VisexpError(f"unknown torchvision classifier {name!r}: {hint}")
 
 
+def _random_architecture(name: str, num_classes: int) -> nn.Module:
+    """Torchvision architecture `name` with randomly initialised weights."""
+    _architecture(name)
+    with warnings.catch_warnings():
+        # GoogLeNet and Inception warn that their random init will change in a future release.
+        warnings.filterwarnings("ignore", message="The default weight initialization")
+        return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+
+
 def _weights_enum(name: str, weights: str) -> WeightsEnum:
     """Resolve `DEFAULT` or a weight name such as `IMAGENET1K_V1` for architecture `name`."""
     enum = torchvision.models.get_model_weights(name)
@@ -154,25 +163,22 @@ def load_torchvision(
     Pretrained weights come from the torch hub cache, downloaded there if the machine is
     online; offline, a missing file is reported with its name and the folder to put it in.
     """
-    _architecture(name)
     names = _class_names(classes)
-    with warnings.catch_warnings():
-        # GoogLeNet and Inception warn that their random init will change in a future release.
-        warnings.filterwarnings("ignore", message="The default weight initialization")
-        if weights is None:
-            net = torchvision.models.get_model(name, weights=None, num_classes=len(names))
-        else:
-            enum = _weights_enum(name, weights)
-            try:
-                net = torchvision.models.get_model(name, weights=enum)
-            except (OSError, RuntimeError) as error:
-                target = weights_file(enum)
-                if target.exists():
-                    raise VisexpError(f"cannot load pretrained weights from {target}: {error}") from error
-                raise VisexpError(
-                    f"pretrained weights {enum} for {name} are not on this machine and could not be "
-                    f"downloaded: put {target.name} (from {enum.url}) in {target.parent}"
-                ) from error
+    if weights is None:
+        net = _random_architecture(name, len(names))
+    else:
+        _architecture(name)
+        enum = _weights_enum(name, weights)
+        try:
+            net = torchvision.models.get_model(name, weights=enum)
+        except (OSError, RuntimeError) as error:
+            target = weights_file(enum)
+            if target.exists():
+                raise VisexpError(f"cannot load pretrained weights from {target}: {error}") from error
+            raise VisexpError(
+                f"pretrained weights {enum} for {name} are not on this machine and could not be "
+                f"downloaded: put {target.name} (from {enum.url}) in {target.parent}"
+            ) from error
     return VisionModel(name, _freeze(net), input_size, tuple(mean), tuple(std), names, data)
 
 
@@ -234,10 +240,7 @@ def load_checkpoint(
     elif isinstance(loaded, dict):
         if arch is None:
             raise VisexpError(f"{file} holds a state_dict: set model.arch to its torchvision architecture")
-        _architecture(arch)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The default weight initialization")
-            net = torchvision.models.get_model(arch, weights=None, num_classes=len(names))
+        net = _random_architecture(arch, len(names))
         try:
             net.load_state_dict(loaded)
         except RuntimeError as error:
