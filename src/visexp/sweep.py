@@ -7,6 +7,7 @@ and make the command exit non-zero once the grid of the others is written.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -45,9 +46,14 @@ def find_jobs(sweep_dir: Path) -> list[Job]:
 
 
 def captions(jobs: list[Job]) -> tuple[list[str], str]:
-    """Each job's own overrides, and those shared by all jobs (shown once, as a title)."""
+    """Each job's own overrides (and its target probability, if any), and those shared by all
+    jobs, shown once as a title."""
     shared = set.intersection(*(set(job.overrides) for job in jobs)) if jobs else set()
-    own = [" ".join(item for item in job.overrides if item not in shared) or job.folder.name for job in jobs]
+    own = []
+    for job in jobs:
+        label = " ".join(item for item in job.overrides if item not in shared) or job.folder.name
+        probability = json.loads((job.folder / METRICS).read_text()).get("target_probability")
+        own.append(label if probability is None else f"{label}  p={probability:.2f}")
     return own, " ".join(item for item in jobs[0].overrides if item in shared) if jobs else ""
 
 

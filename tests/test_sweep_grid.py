@@ -1,0 +1,35 @@
+"""The multirun grid: one tile per complete job, captioned with what sets it apart."""
+
+import json
+
+from PIL import Image
+
+from visexp.sweep import Job, captions, find_jobs, make_grid
+
+
+def _job(sweep, number, overrides, probability=None):
+    folder = sweep / str(number)
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {item}\n" for item in overrides))
+    if probability is not None:
+        Image.new("L", (32, 32), 128).save(folder / "image.png")
+        (folder / "metrics.json").write_text(json.dumps({"target_probability": probability}))
+
+
+def test_captions_show_the_varying_overrides_and_the_shared_ones_as_title(tmp_path):
+    for number, target in enumerate([3, 11, 7]):
+        _job(tmp_path, number, ["model=digits", f"target={target}"], None if target == 11 else 0.5)
+    _job(tmp_path, 10, ["model=digits", "target=1"], 0.25)
+    jobs = find_jobs(tmp_path)
+    assert [job.folder.name for job in jobs] == ["0", "1", "2", "10"]  # job order, not text order
+    done = [job for job in jobs if job.complete]
+    labels, title = captions(done)
+    assert title == "model=digits"
+    assert labels == ["target=3  p=0.50", "target=7  p=0.50", "target=1  p=0.25"]
+    grid = make_grid(jobs)
+    assert grid.width == 3 * (160 + 8)  # three complete jobs, the failed one left out
+
+
+def test_a_job_without_metrics_is_incomplete(tmp_path):
+    _job(tmp_path, 0, ["target=1"])
+    assert not Job(tmp_path / "0", ["target=1"]).complete
