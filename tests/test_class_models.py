@@ -110,3 +110,34 @@ def test_l1_regularised_class_model_has_a_smaller_l1_norm(make_cfg, tmp_path):
         pixels = load_pixels(tmp_path / reg / "image.png", 32, 1)
         l1_norms[reg] = model.normalise(pixels).abs().sum().item()  # zero start: offset = input
     assert l1_norms["l1"] < 0.8 * l1_norms["none"]
+
+
+def test_no_progress_bar_when_the_console_is_not_a_terminal(make_cfg, tmp_path, capsys):
+    run(make_cfg("model=digits", "steps=20"), tmp_path)
+    captured = capsys.readouterr()
+    assert "step/s" not in captured.err and "step/s" not in captured.out
+
+
+def test_objective_on_a_layer_without_a_tensor_output_is_refused():
+    from torch import nn
+
+    from visexp.errors import VisexpError
+    from visexp.models import VisionModel
+    from visexp.objectives import FilterMean
+
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pair = Pair()
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.head(self.pair(x)[0].flatten(1))
+
+    model = VisionModel("pairs", Net(), 2, (0.0,), (1.0,), ["a", "b"])
+    with pytest.raises(VisexpError, match="does not output a"):
+        FilterMean(model, "pair", 0)

@@ -2,12 +2,13 @@
 
 import json
 
+import pytest
 import torch
 import torchvision
 from omegaconf import OmegaConf
 from PIL import Image
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from visexp.models import weights_file
 
 
@@ -51,14 +52,18 @@ def test_headline_command_offline_without_weights_says_where_to_put_them(tmp_pat
     assert not (tmp_path / "run" / "image.png").exists()
 
 
-def test_unknown_group_option_is_one_line(tmp_path, offline_env):
-    result = run_cli(["model=resnt50"], offline_env)
+@pytest.mark.parametrize("group", ["model", "objective", "reg", "init", "optim", "logger"])
+def test_unknown_group_option_is_one_line(offline_env, group):
+    options = sorted(path.stem for path in (ROOT / "conf" / group).glob("*.yaml"))
+    result = run_cli(["-m", f"{group}={options[0]},nope"], offline_env)
     assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "error: unknown model 'resnt50': choose from alexnet, checkpoint, digits, googlenet, resnet50, torchvision, vgg16"
-    )
-    result = run_cli(["-m", "reg=l2,l3"], offline_env)
-    assert result.returncode == 2 and result.stderr.strip().startswith("error: unknown reg 'l3': choose from l1, l2, none")
+    assert result.stderr.strip() == f"error: unknown {group} 'nope': choose from {', '.join(options)}"
+
+
+def test_unknown_key_is_one_line_with_a_suggestion(offline_env):
+    result = run_cli(["model=digits", "step=5"], offline_env)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: unknown key 'step': did you mean steps?")
 
 
 def test_bad_value_is_one_line_with_no_outputs(tmp_path, offline_env):
@@ -78,3 +83,13 @@ def test_a_failing_point_does_not_stop_the_sweep_but_fails_the_command(tmp_path,
     assert not (sweep / "0" / "metrics.json").exists()
     assert json.loads((sweep / "1" / "metrics.json").read_text())["target"] == 4
     assert (sweep / "grid.png").is_file()
+
+
+def test_a_sweep_rerun_into_the_same_folder_does_not_pass_off_old_results(tmp_path, offline_env):
+    sweep = tmp_path / "sweep"
+    first = run_cli(["-m", "model=digits", "target=3,4", "steps=5", "logger=none", f"hydra.sweep.dir={sweep}"], offline_env)
+    assert first.returncode == 0, first.stderr
+    again = run_cli(["-m", "model=digits", "target=12,4", "steps=5", "logger=none", f"hydra.sweep.dir={sweep}"], offline_env)
+    assert again.returncode == 1
+    assert "1 of 2 jobs failed" in again.stderr
+    assert not (sweep / "0" / "image.png").exists() and not (sweep / "0" / "metrics.json").exists()

@@ -40,11 +40,44 @@ def test_unreadable_image_file(make_cfg, tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_nan_names_the_first_bad_step_and_keeps_earlier_outputs_of_other_jobs(make_cfg, tmp_path):
+def test_a_failed_rerun_leaves_no_result_that_looks_complete(make_cfg, tmp_path):
     run(make_cfg("model=digits", "steps=5"), tmp_path)
-    before = (tmp_path / "image.png").read_bytes()
+    assert (tmp_path / "metrics.json").is_file()
     with pytest.raises(VisexpError, match=r"at step \d+"):
         run(make_cfg("model=digits", "optim=sgd", "optim.lr=1e30", "clamp=false", "log_every=50"), tmp_path)
-    # The failed job published nothing: the earlier complete outputs are untouched, no staging left.
-    assert (tmp_path / "image.png").read_bytes() == before
-    assert not (tmp_path / ".incomplete").exists()
+    # The earlier run's results are gone with the failed rerun, and nothing is left staged.
+    assert not any((tmp_path / name).exists() for name in ("image.png", "progress.gif", "metrics.json", ".incomplete"))
+
+
+def test_a_blow_up_on_the_last_step_is_caught(make_cfg, tmp_path):
+    with pytest.raises(VisexpError, match="at step 1"):
+        run(make_cfg("model=digits", "optim=sgd", "optim.lr=1e30", "clamp=false", "steps=1"), tmp_path)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+MORE_BAD_INPUTS = [
+    (["log_every=0"], "log_every must be a positive integer, not 0"),
+    (["seed=abc"], "seed must be an integer, not 'abc'"),
+    (["clamp=abc"], "clamp must be true or false, not 'abc'"),
+    (["optim.lr=-1"], "cannot make optimiser torch.optim.Adam: Invalid learning rate: -1"),
+    (["optim=sgd", "optim._target_=torch.optim.Adam"], "cannot make optimiser torch.optim.Adam"),
+    (["optim._target_=torch.optim.RMSProp"], "cannot build torch.optim.RMSProp"),
+    (["init=dataset", "init.index=abc"], "cannot build visexp.initialisers.DatasetStart"),
+    (["model.input_size=28"], "model digits does not take 1x1x28x28 inputs"),
+    (["model.classes=[a,b]"], "gives outputs of shape (1, 10) but its config names 2 classes"),
+    (["logger=wandb", "logger.mode=ofline"], "unknown W&B mode 'ofline': choose from online, offline, disabled"),
+]
+
+
+@pytest.mark.parametrize("overrides,expected", MORE_BAD_INPUTS, ids=lambda value: " ".join(value) if isinstance(value, list) else None)
+def test_more_bad_input_in_one_line(make_cfg, tmp_path, overrides, expected):
+    with pytest.raises(VisexpError) as caught:
+        run(make_cfg("model=digits", *overrides), tmp_path)
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_any_torch_optimiser_works_also_one_that_needs_a_closure(make_cfg, tmp_path):
+    metrics = run(make_cfg("model=digits", "optim._target_=torch.optim.LBFGS", "optim.lr=0.1", "steps=5"), tmp_path)
+    assert metrics["score"] > metrics["start_score"]

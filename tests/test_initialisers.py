@@ -8,6 +8,7 @@ from PIL import Image
 from visexp.build import build
 from visexp.digits import load_split
 from visexp.errors import VisexpError
+from visexp.images import load_pixels
 from visexp.initialisers import DatasetStart, ImageStart, MeanStart, NoiseStart, ZeroStart
 from visexp.parameter import ImageParameter
 from visexp.runner import run
@@ -79,9 +80,16 @@ def test_mean_start_adds_the_training_mean_image_back(digits):
     assert torch.equal(MeanStart(None)(digits).base, ZeroStart()(digits).base)
 
 
-def test_mean_start_penalises_only_the_offset(make_cfg, tmp_path):
-    metrics = run(make_cfg("model=digits", "init=mean", "steps=1", "optim.lr=1e-9"), tmp_path)
-    assert metrics["image_norm"] < 1e-6 and metrics["penalty"] < 1e-9
+def test_mean_start_penalises_the_distance_from_the_mean_image(make_cfg, tmp_path):
+    """With a strong penalty the result stays near its base: the mean image for `mean`, not for `zero`."""
+    mean_image = load_split("train").images.mean(0, keepdim=True)
+    distance = {}
+    for init in ("mean", "zero"):
+        metrics = run(make_cfg("model=digits", f"init={init}", "lambda=0.3", "steps=60"), tmp_path / init)
+        pixels = load_pixels(tmp_path / init / "image.png", 32, 1)
+        distance[init] = (pixels - mean_image).abs().mean().item()
+        assert metrics["score"] > metrics["start_score"]
+    assert distance["mean"] < 0.5 * distance["zero"]
 
 
 def test_clamp_keeps_pixels_valid(digits):
@@ -98,3 +106,12 @@ def test_bundled_dataset_needs_a_model_that_has_one(rgb_model):
         DatasetStart(None, 0)(rgb_model)
     with pytest.raises(VisexpError, match="does not fit model"):
         MeanStart("digits")(rgb_model)
+
+
+def test_sixteen_bit_grey_image_is_scaled_not_clipped(digits, tmp_path):
+    values = np.full((32, 32), 32768, dtype=np.uint16)  # half of the 16-bit range
+    Image.fromarray(values).save(tmp_path / "grey16.png")
+    with Image.open(tmp_path / "grey16.png") as check:
+        assert check.mode.startswith("I;16")
+    pixels = digits.denormalise(ImageStart(str(tmp_path / "grey16.png"))(digits).offset)
+    assert torch.allclose(pixels, torch.full_like(pixels, 128 / 255), atol=1e-5)

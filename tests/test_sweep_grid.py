@@ -2,9 +2,9 @@
 
 import json
 
-from PIL import Image
+from PIL import Image, ImageFont
 
-from visexp.sweep import Job, captions, find_jobs, make_grid
+from visexp.sweep import Job, captions, find_jobs, make_grid, wrap
 
 
 def _job(sweep, number, overrides, probability=None):
@@ -33,3 +33,19 @@ def test_captions_show_the_varying_overrides_and_the_shared_ones_as_title(tmp_pa
 def test_a_job_without_metrics_is_incomplete(tmp_path):
     _job(tmp_path, 0, ["target=1"])
     assert not Job(tmp_path / "0", ["target=1"]).complete
+
+
+def test_long_titles_and_captions_wrap_inside_the_grid(tmp_path):
+    shared = [f"model.option_{number}=value_{number}" for number in range(12)]
+    for number in range(2):
+        _job(tmp_path, number, [*shared, f"lambda={number}e-4", "init=noise", "optim=sgd", f"optim.lr=0.{number + 1}"], 0.5)
+    labels, title = captions(find_jobs(tmp_path))
+    font = ImageFont.load_default(size=13)
+    width = 2 * (160 + 8)
+    title_lines = wrap(title, font, width - 12)
+    caption_lines = wrap(labels[0], font, 160)
+    assert " ".join(title_lines).split() == title.split() and " ".join(caption_lines).split() == labels[0].split()
+    assert len(title_lines) > 1 and len(caption_lines) > 1
+    assert all(font.getlength(line) <= width - 12 for line in title_lines)
+    grid = make_grid(find_jobs(tmp_path))
+    assert grid.size == (width, 16 * len(title_lines) + 8 + 160 + 8 + 16 * len(caption_lines))

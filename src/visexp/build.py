@@ -28,5 +28,6 @@ def build(node: Any, **runtime: Any) -> Any:
             cause = cause.__cause__
         if cause is not None:
             raise cause from None
-        raise VisexpError(f"cannot build {node.get('_target_', 'config')}: {error}") from error
+        reason = str(error.__cause__ or error).strip().splitlines()[0]
+        raise VisexpError(f"cannot build {node.get('_target_', 'config')}: {reason}") from error
     return made(**runtime) if runtime else made

@@ -2,15 +2,18 @@
 
 `multirun_flag_first` lets `-m` stand between overrides, as in the headline command
 `python run.py objective=class target=968 reg=l2 -m lambda=1e-4,1e-3`: Hydra's argument
-parser stops taking overrides at the flag and rejects the rest. `check_choices` looks at the `group=option` overrides before Hydra composes anything, so a
-typo such as `model=resnt50` gets one line naming the options there are. `report` turns a
-`VisexpError` raised by a job into `error: ...` on stderr.
+parser stops taking overrides at the flag and rejects the rest. `check_choices` looks at the
+overrides before Hydra composes anything, so a typo such as `model=resnt50` or `step=5` gets
+one line naming what there is. `fail` prints a `VisexpError` as `error: ...` and exits.
 """
 
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -43,21 +46,28 @@ def multirun_flag_first(arguments: list[str]) -> list[str]:
 
 
 def check_choices(arguments: list[str], conf_dir: Path) -> None:
-    """Raise VisexpError for an override that picks an option its config group does not have."""
+    """Raise VisexpError for an override of a key the config does not have, or of an option
+    its config group does not have. Keys added with `+` and Hydra's own are left to Hydra."""
+    groups = sorted(path.name for path in conf_dir.iterdir() if path.is_dir())
+    keys = sorted(set(OmegaConf.load(conf_dir / "config.yaml")) - {"defaults", "hydra"} | set(groups))
     for argument in arguments:
-        if argument.startswith("-") or "=" not in argument:
+        if argument.startswith(("-", "+", "~")) or "=" not in argument:
             continue
         requested = _requested(argument)
         if requested is None:
             continue
-        group, values = requested
-        folder = conf_dir / group
-        if not folder.is_dir():
+        key, values = requested
+        top = key.split(".")[0].split("/")[0]
+        if top not in keys and top != "hydra":
+            close = difflib.get_close_matches(top, keys, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise VisexpError(f"unknown key {top!r}: {hint}(keys: {', '.join(keys)}; add a new one with +{argument})")
+        if key not in groups:
             continue
-        options = sorted(path.stem for path in folder.glob("*.yaml"))
+        options = sorted(path.stem for path in (conf_dir / key).glob("*.yaml"))
         for value in values:
             if value not in options:
-                raise VisexpError(f"unknown {group} {value!r}: choose from {', '.join(options)}")
+                raise VisexpError(f"unknown {key} {value!r}: choose from {', '.join(options)}")
 
 
 def fail(error: VisexpError, code: int = 2) -> None:

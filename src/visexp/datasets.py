@@ -20,9 +20,12 @@ BUNDLED = ("digits",)
 
 
 def _bundled(ref: str, split: str) -> torch.Tensor:
-    from visexp import digits
+    """The images of split `split` of bundled dataset `ref` (one of BUNDLED)."""
+    if ref == "digits":
+        from visexp import digits
 
-    return digits.load_split(split).images
+        return digits.load_split(split).images
+    raise VisexpError(f"unknown bundled dataset {ref!r}: choose from {', '.join(BUNDLED)}")
 
 
 def _folder(ref: str) -> list[str]:

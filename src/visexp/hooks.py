@@ -20,11 +20,11 @@ class LayerTap:
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
-        self.output: torch.Tensor | None = None
+        self.output: object = None
         self._handle: torch.utils.hooks.RemovableHandle | None = None
 
-    def _keep(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        self.output = output.clone()
+    def _keep(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: object) -> None:
+        self.output = output.clone() if isinstance(output, torch.Tensor) else output
 
     def __enter__(self) -> LayerTap:
         self._handle = self.module.register_forward_hook(self._keep)

@@ -22,6 +22,9 @@ def open_image(path: str | Path, channels: int) -> Image.Image:
         raise VisexpError(f"image file not found: {file}")
     try:
         with Image.open(file) as image:
+            if image.mode.startswith("I;16"):
+                # 16-bit grey: PIL's convert would clip at 255 instead of scaling.
+                image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257.0).round().astype(np.uint8))
             return image.convert("RGB" if channels == 3 else "L")
     except (UnidentifiedImageError, OSError) as error:
         raise VisexpError(f"cannot read image {file}: {error}") from error

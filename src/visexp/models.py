@@ -100,9 +100,35 @@ class VisionModel:
         )
 
 
-def _freeze(net: nn.Module) -> nn.Module:
-    """Eval mode and no parameter gradients: visualisation differentiates the input only."""
-    return net.eval().requires_grad_(False)
+def _ready(
+    name: str, net: nn.Module, input_size: int, mean: Sequence[float], std: Sequence[float],
+    classes: list[str], data: str | None,
+) -> VisionModel:
+    """Freeze the network and check, with one blank input, that it fits what its config says.
+
+    Frozen means eval mode and no parameter gradients: visualisation differentiates the input
+    only. The probe turns a wrong input size, channel count or class list into one line now
+    instead of a shape error deep in the network, or an index error after a whole run.
+    """
+    if len(mean) != len(std):
+        raise VisexpError(f"model {name}: mean has {len(mean)} channels but std has {len(std)}")
+    net.eval().requires_grad_(False)
+    probe = torch.zeros(1, len(mean), input_size, input_size)
+    try:
+        with torch.inference_mode():
+            logits = net(probe)
+    except RuntimeError as error:
+        raise VisexpError(
+            f"model {name} does not take 1x{len(mean)}x{input_size}x{input_size} inputs "
+            f"(check model.input_size and model.mean/std): {str(error).splitlines()[0]}"
+        ) from error
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] != len(classes):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise VisexpError(
+            f"model {name} gives outputs of shape {shape} but its config names {len(classes)} classes: "
+            "set model.classes to one name per output"
+        )
+    return VisionModel(name, net, input_size, tuple(mean), tuple(std), classes, data)
 
 
 def _class_names(classes: str | Sequence[str]) -> list[str]:
@@ -174,12 +200,13 @@ def load_torchvision(
         except (OSError, RuntimeError) as error:
             target = weights_file(enum)
             if target.exists():
-                raise VisexpError(f"cannot load pretrained weights from {target}: {error}") from error
+                first = str(error).splitlines()[0]
+                raise VisexpError(f"cannot load pretrained weights from {target} (remove it to download again): {first}") from error
             raise VisexpError(
                 f"pretrained weights {enum} for {name} are not on this machine and could not be "
                 f"downloaded: put {target.name} (from {enum.url}) in {target.parent}"
             ) from error
-    return VisionModel(name, _freeze(net), input_size, tuple(mean), tuple(std), names, data)
+    return _ready(name, net, input_size, mean, std, names, data)
 
 
 def load_digits(
@@ -199,7 +226,7 @@ def load_digits(
     net = DigitsNet()
     with resources.as_file(weights) as path:
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return VisionModel(name, _freeze(net), input_size, tuple(mean), tuple(std), list(classes), data)
+    return _ready(name, net, input_size, mean, std, list(classes), data)
 
 
 def _read_checkpoint(file: Path) -> object:
@@ -248,4 +275,4 @@ def load_checkpoint(
             raise VisexpError(f"{file} does not fit {arch} with {len(names)} classes: {first}") from error
     else:
         raise VisexpError(f"{file} holds a {type(loaded).__name__}, not a state_dict or an nn.Module")
-    return VisionModel(name or file.stem, _freeze(net), input_size, tuple(mean), tuple(std), names, data)
+    return _ready(name or file.stem, net, input_size, mean, std, names, data)

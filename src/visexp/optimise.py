@@ -77,31 +77,37 @@ def ascend(
     first_bad = torch.full((), -1, dtype=torch.long, device=parameter.offset.device)
 
     def observe(step: int) -> None:
-        bad = int(first_bad.item())
-        if bad >= 0:
-            raise VisexpError(
-                f"the loss became NaN or infinite at step {bad}: lower optim.lr or lambda, or turn clamp on"
-            )
         with torch.no_grad():
             score, _ = forward(model, objective, parameter.inputs())
             cost = penalty(parameter.offset)
             norm = parameter.offset.flatten(1).norm(dim=1)
+        bad = int(first_bad.item())
+        if bad < 0 and not all(torch.isfinite(value).all() for value in (score, cost, norm)):
+            bad = step  # the last update overflowed, after the last loss was taken
+        if bad >= 0:
+            raise VisexpError(
+                f"the loss became NaN or infinite at step {bad}: lower optim.lr or lambda, or turn clamp on"
+            )
         snapshot = Snapshot(step, score.mean().item(), cost.mean().item(), norm.mean().item(), parameter)
         for observer in observers:
             observer(snapshot)
 
-    observe(0)
-    for step in tqdm(range(1, steps + 1), desc=description, unit="step", disable=None, leave=False):
+    def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         score, _ = forward(model, objective, parameter.inputs())
         loss = (penalty(parameter.offset) - score).sum()
         loss.backward()
+        return loss
+
+    observe(0)
+    for step in tqdm(range(1, steps + 1), desc=description, unit="step", disable=None, leave=False):
+        # Through a closure, so that optimisers which re-evaluate the loss (LBFGS) work too.
+        loss = optimizer.step(closure)
         if step == 1 and not parameter.offset.grad.any():
             log.warning(
                 "the gradient is exactly zero at the start, so the image will not change: the start is a "
                 "dead point of the network (e.g. a random-weight model at the zero image); try init=noise"
             )
-        optimizer.step()
         if clamp:
             parameter.clamp_()
         finite = torch.isfinite(loss.detach())

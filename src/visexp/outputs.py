@@ -1,7 +1,8 @@
 """A job's output files, written to a staging folder and moved into place only when all are done.
 
 A job that fails half-way (bad input found late, NaN, Ctrl-C) leaves no `image.png` or
-`metrics.json` behind, so an incomplete job never looks complete.
+`metrics.json` behind, so an incomplete job never looks complete; results of an earlier run in
+the same folder are removed when the job starts, so they cannot pass for this run's either.
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ from PIL import Image
 
 STAGING = ".incomplete"
 METRICS = "metrics.json"
+RESULTS = ("image.png", "progress.gif", METRICS)
+MAX_GIF_FRAMES = 100
+
+
+def clear_results(directory: Path) -> None:
+    """Remove the results of an earlier run in `directory` (the job is about to redo them)."""
+    for name in RESULTS:
+        (Path(directory) / name).unlink(missing_ok=True)
 
 
 class JobOutputs:
@@ -48,11 +57,15 @@ class JobOutputs:
         image.save(self.staging / name, format="PNG")
 
     def save_gif(self, name: str, frames: Sequence[Image.Image], frame_ms: int = 120) -> None:
-        """An endlessly looping GIF; the last frame is held for a second."""
+        """An endlessly looping GIF of at most MAX_GIF_FRAMES frames (evenly chosen, first and
+        last kept); the last frame is held for a second."""
+        if len(frames) > MAX_GIF_FRAMES:
+            last = len(frames) - 1
+            frames = [frames[round(i * last / (MAX_GIF_FRAMES - 1))] for i in range(MAX_GIF_FRAMES)]
         durations = [frame_ms] * (len(frames) - 1) + [1000]
         frames[0].save(
             self.staging / name, format="GIF", save_all=True, append_images=list(frames[1:]), duration=durations, loop=0
         )
 
     def save_json(self, name: str, data: dict[str, Any]) -> None:
-        (self.staging / name).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        (self.staging / name).write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")

@@ -20,7 +20,7 @@ from visexp.images import dequantise, enlarge, quantise, to_pil
 from visexp.models import VisionModel
 from visexp.objectives import Objective
 from visexp.optimise import Penalty, Snapshot, ascend, forward
-from visexp.outputs import METRICS, JobOutputs
+from visexp.outputs import METRICS, JobOutputs, clear_results
 from visexp.parameter import ImageParameter
 from visexp.tracking import Tracker
 
@@ -46,22 +46,39 @@ def check_config(cfg: DictConfig) -> None:
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise VisexpError(f"missing value for {', '.join(missing)}: set it on the command line, e.g. {missing[0]}=...")
-    if not isinstance(cfg.steps, int) or cfg.steps <= 0:
-        raise VisexpError(f"steps must be a positive integer, not {cfg.steps!r}")
-    if not isinstance(cfg["lambda"], (int, float)) or cfg["lambda"] < 0:
+    for key in ("steps", "log_every"):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] <= 0:
+            raise VisexpError(f"{key} must be a positive integer, not {cfg[key]!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
+        raise VisexpError(f"seed must be an integer, not {cfg.seed!r}")
+    if not isinstance(cfg.clamp, bool):
+        raise VisexpError(f"clamp must be true or false, not {cfg.clamp!r}")
+    if isinstance(cfg["lambda"], bool) or not isinstance(cfg["lambda"], (int, float)) or not cfg["lambda"] >= 0:
         raise VisexpError(f"lambda must be a non-negative number, not {cfg['lambda']!r}")
 
 
+def make_optimizer(cfg: DictConfig, parameter: ImageParameter) -> torch.optim.Optimizer:
+    """The configured optimiser over the image offset, with its own complaints in one line."""
+    factory = build(cfg.optim)
+    try:
+        return factory([parameter.offset])
+    except (TypeError, ValueError) as error:
+        raise VisexpError(f"cannot make optimiser {cfg.optim.get('_target_')}: {error}") from error
+
+
 class FrameRecorder:
-    """Keeps a viewable picture of the image at every snapshot, for progress.gif."""
+    """Keeps the image at every snapshot (8-bit, model size), for progress.gif."""
 
     def __init__(self, model: VisionModel) -> None:
         self.model = model
         self.frames: list[Image.Image] = []
 
     def __call__(self, snapshot: Snapshot) -> None:
-        pixels = self.model.denormalise(snapshot.parameter.inputs().detach())[0]
-        self.frames.append(enlarge(to_pil(pixels), GIF_MIN_SIDE))
+        self.frames.append(to_pil(self.model.denormalise(snapshot.parameter.inputs().detach())[0]))
+
+    def viewable(self) -> list[Image.Image]:
+        """The frames enlarged for looking at."""
+        return [enlarge(frame, GIF_MIN_SIDE) for frame in self.frames]
 
 
 def final_metrics(
@@ -98,12 +115,13 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
     Returns:
         The metrics, as written to metrics.json.
     """
-    check_config(cfg)
     if output_dir is None:
         from hydra.core.hydra_config import HydraConfig
 
         output_dir = Path(HydraConfig.get().runtime.output_dir)
     output_dir = Path(output_dir)
+    clear_results(output_dir)
+    check_config(cfg)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
 
@@ -111,7 +129,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
     objective: Objective = build(cfg.objective, model=model)
     penalty: Penalty = build(cfg.reg)
     parameter = ImageParameter(model, build(cfg.init)(model))
-    optimizer = build(cfg.optim)([parameter.offset])
+    optimizer = make_optimizer(cfg, parameter)
 
     frames = FrameRecorder(model)
     tracker: Tracker = build(cfg.logger, config=OmegaConf.to_container(cfg, resolve=True), directory=output_dir)
@@ -137,7 +155,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
             )
             images = {"image": to_pil(saved[0])}
             outputs.save_png("image.png", images["image"])
-            outputs.save_gif("progress.gif", frames.frames)
+            outputs.save_gif("progress.gif", frames.viewable())
             outputs.save_json(METRICS, summary)
         failed = False
     finally:

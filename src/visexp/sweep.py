@@ -65,6 +65,21 @@ def _tile(image_file: Path) -> Image.Image:
     return picture.resize((round(picture.width * scale), round(picture.height * scale)), resample)
 
 
+LINE = 16
+"""Height of one line of caption text, in pixels."""
+
+
+def wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    """Break `text` at spaces into lines no wider than `width` pixels (a long word stays whole)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
 def make_grid(jobs: list[Job]) -> Image.Image:
     """The pictures of complete jobs side by side, each captioned with what sets it apart."""
     done = [job for job in jobs if job.complete]
@@ -73,18 +88,21 @@ def make_grid(jobs: list[Job]) -> Image.Image:
     font = ImageFont.load_default(size=13)
     columns = min(len(tiles), 5) or 1
     rows = math.ceil(len(tiles) / columns)
-    cell_w = max(tile.width for tile in tiles) + 8 if tiles else TILE
-    cell_h = max(tile.height for tile in tiles) + 26 if tiles else TILE
-    header = 24 if title else 4
+    cell_w = max((tile.width for tile in tiles), default=TILE) + 8
+    label_lines = [wrap(label, font, cell_w - 8) for label in labels]
+    cell_h = max((tile.height for tile in tiles), default=TILE) + 8 + LINE * max((len(lines) for lines in label_lines), default=1)
+    title_lines = wrap(title, font, columns * cell_w - 12)
+    header = LINE * len(title_lines) + 8 if title_lines else 4
     grid = Image.new("RGB", (columns * cell_w, header + rows * cell_h), "white")
     draw = ImageDraw.Draw(grid)
-    if title:
-        draw.text((6, 5), title, fill="black", font=font)
-    for index, (tile, label) in enumerate(zip(tiles, labels)):
+    for number, line in enumerate(title_lines):
+        draw.text((6, 4 + number * LINE), line, fill="black", font=font)
+    for index, (tile, lines) in enumerate(zip(tiles, label_lines)):
         left = (index % columns) * cell_w + 4
         top = header + (index // columns) * cell_h
         grid.paste(tile, (left, top))
-        draw.text((left, top + tile.height + 4), label, fill="black", font=font)
+        for number, line in enumerate(lines):
+            draw.text((left, top + tile.height + 3 + number * LINE), line, fill="black", font=font)
     return grid
 
 

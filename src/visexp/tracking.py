@@ -13,7 +13,10 @@ from typing import Any, Protocol
 
 from PIL import Image
 
+from visexp.errors import VisexpError
 from visexp.optimise import Snapshot
+
+MODES = ("online", "offline", "disabled")
 
 
 class Tracker(Protocol):
@@ -45,6 +48,8 @@ def choose_mode(mode: str | None) -> tuple[str, str | None]:
 
     chosen = mode or os.environ.get("WANDB_MODE")
     if chosen:
+        if chosen not in MODES:
+            raise VisexpError(f"unknown W&B mode {chosen!r}: choose from {', '.join(MODES)}, or null (automatic)")
         return chosen, None
     if wandb.login(prompt=False, verify=False):
         return "online", None
