@@ -21,7 +21,7 @@ def digits(make_cfg):
 
 @pytest.fixture
 def rgb_model(make_cfg):
-    return build(make_cfg("model=torchvision", "model.name=squeezenet1_1", "model.weights=null", "model.input_size=16").model)
+    return build(make_cfg("model=torchvision", "model.name=squeezenet1_1", "model.weights=null", "model.input_size=64").model)
 
 
 def test_zero_start_is_the_mean_colour(digits):
@@ -45,8 +45,9 @@ def test_image_start_is_the_resized_centre_crop(rgb_model, tmp_path):
     array[:, 8:24] = (255, 0, 0)  # the centre square is red, the sides black
     Image.fromarray(array).save(tmp_path / "wide.png")
     pixels = rgb_model.denormalise(ImageStart(str(tmp_path / "wide.png"))(rgb_model).offset)
-    assert pixels.shape == (1, 3, 16, 16)
-    assert torch.allclose(pixels[0, :, 2:14, 2:14], torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1).expand(3, 12, 12), atol=1e-5)
+    assert pixels.shape == (1, 3, 64, 64)
+    # Scaled to 128x64, the centre 64x64 is exactly the red middle half of the picture.
+    assert torch.allclose(pixels[0, :, 4:60, 4:60], torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1).expand(3, 56, 56), atol=1e-5)
 
 
 def test_dataset_start_takes_a_held_out_digit(digits):

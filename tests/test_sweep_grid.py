@@ -4,7 +4,8 @@ import json
 
 from PIL import Image, ImageFont
 
-from visexp.sweep import Job, captions, find_jobs, make_grid, wrap
+from visexp.grids import wrap
+from visexp.sweep import Job, captions, find_jobs, make_grid
 
 
 def _job(sweep, number, overrides, probability=None):

@@ -53,6 +53,15 @@ def load_pixels(path: str | Path, size: int, channels: int) -> torch.Tensor:
     return to_tensor(fit_square(open_image(path, channels), size))
 
 
+def load_whole(path: str | Path, channels: int, max_side: int) -> torch.Tensor:
+    """An image file as a (1, C, H, W) pixel tensor at its own shape, shrunk to fit `max_side`."""
+    image = open_image(path, channels)
+    scale = min(1.0, max_side / max(image.size))
+    if scale < 1.0:
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
+    return to_tensor(image)
+
+
 def quantise(pixels: torch.Tensor) -> torch.Tensor:
     """Round (…, C, H, W) pixels in [0, 1] to the 8-bit values a PNG stores, as uint8."""
     return (pixels.detach().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)

@@ -14,11 +14,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 STAGING = ".incomplete"
 METRICS = "metrics.json"
-RESULTS = ("image.png", "progress.gif", METRICS)
+RESULTS = ("image.png", "input.png", "progress.gif", "features.png", "activations.npy", "filters.png", "weights.npy", METRICS)
+"""Every file a task may publish: removed when a job starts, so no earlier run's file remains."""
 MAX_GIF_FRAMES = 100
 
 
@@ -66,6 +68,9 @@ class JobOutputs:
         frames[0].save(
             self.staging / name, format="GIF", save_all=True, append_images=list(frames[1:]), duration=durations, loop=0
         )
+
+    def save_npy(self, name: str, array: np.ndarray) -> None:
+        np.save(self.staging / name, array)
 
     def save_json(self, name: str, data: dict[str, Any]) -> None:
         (self.staging / name).write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")

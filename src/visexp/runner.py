@@ -1,4 +1,4 @@
-"""One job: compose the pieces a config names, optimise the image, write and log the results.
+"""One job: build the model and the task the config names, run it, write and log the results.
 
 `run(cfg)` is a plain function (run.py only hands Hydra's config to it), so tests call it
 directly with a composed config and a temporary output folder.
@@ -12,20 +12,14 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 
 from visexp.build import build
 from visexp.errors import VisexpError
-from visexp.images import dequantise, enlarge, quantise, to_pil
 from visexp.models import VisionModel
-from visexp.objectives import Objective
-from visexp.optimise import Penalty, Snapshot, ascend, forward
 from visexp.outputs import METRICS, JobOutputs, clear_results
-from visexp.parameter import ImageParameter
+from visexp.tasks import make_task
+from visexp.tasks.common import Result
 from visexp.tracking import Tracker
-
-GIF_MIN_SIDE = 256
-"""Small models' images are enlarged (nearest neighbour) to at least this size in the GIF."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,56 +51,8 @@ def check_config(cfg: DictConfig) -> None:
         raise VisexpError(f"lambda must be a non-negative number, not {cfg['lambda']!r}")
 
 
-def make_optimizer(cfg: DictConfig, parameter: ImageParameter) -> torch.optim.Optimizer:
-    """The configured optimiser over the image offset, with its own complaints in one line."""
-    factory = build(cfg.optim)
-    try:
-        return factory([parameter.offset])
-    except (TypeError, ValueError) as error:
-        raise VisexpError(f"cannot make optimiser {cfg.optim.get('_target_')}: {error}") from error
-
-
-class FrameRecorder:
-    """Keeps the image at every snapshot (8-bit, model size), for progress.gif."""
-
-    def __init__(self, model: VisionModel) -> None:
-        self.model = model
-        self.frames: list[Image.Image] = []
-
-    def __call__(self, snapshot: Snapshot) -> None:
-        self.frames.append(to_pil(self.model.denormalise(snapshot.parameter.inputs().detach())[0]))
-
-    def viewable(self) -> list[Image.Image]:
-        """The frames enlarged for looking at."""
-        return [enlarge(frame, GIF_MIN_SIDE) for frame in self.frames]
-
-
-def final_metrics(
-    model: VisionModel, objective: Objective, penalty: Penalty, parameter: ImageParameter, saved: torch.Tensor
-) -> dict[str, Any]:
-    """Score the image exactly as saved (8-bit), so the numbers hold for image.png itself."""
-    with torch.inference_mode():
-        score, logits = forward(model, objective, model.normalise(dequantise(saved)))
-        probabilities = torch.softmax(logits.float(), dim=1)[0]
-        cost = penalty(parameter.offset.detach())
-    top = int(probabilities.argmax())
-    metrics: dict[str, Any] = {
-        "score": float(score[0]),
-        "penalty": float(cost[0]),
-        "image_norm": float(parameter.offset.detach().flatten(1).norm(dim=1)[0]),
-        "top1_class": top,
-        "top1_name": model.classes[top],
-        "top1_probability": float(probabilities[top]),
-    }
-    if objective.target is not None:
-        metrics["target"] = objective.target
-        metrics["target_name"] = model.classes[objective.target]
-        metrics["target_probability"] = float(probabilities[objective.target])
-    return metrics
-
-
 def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
-    """Visualise what `cfg` asks for and write image.png, progress.gif and metrics.json.
+    """Do the task `cfg` names and write its outputs and metrics.json.
 
     Args:
         cfg: a composed config (conf/config.yaml and its groups).
@@ -126,38 +72,20 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
     device = resolve_device(cfg.device)
 
     model: VisionModel = build(cfg.model).to(device)
-    objective: Objective = build(cfg.objective, model=model)
-    penalty: Penalty = build(cfg.reg)
-    parameter = ImageParameter(model, build(cfg.init)(model))
-    optimizer = make_optimizer(cfg, parameter)
-
-    frames = FrameRecorder(model)
+    task = make_task(cfg, model)
     tracker: Tracker = build(cfg.logger, config=OmegaConf.to_container(cfg, resolve=True), directory=output_dir)
+    result = Result(summary={})
     failed = True
-    summary: dict[str, Any] = {}
-    images: dict[str, Image.Image] = {}
     try:
         with JobOutputs(output_dir) as outputs:
-            with torch.inference_mode():
-                start_score = float(forward(model, objective, parameter.inputs())[0][0])
             began = time.perf_counter()
-            ascend(
-                model, objective, penalty, parameter, optimizer,
-                steps=cfg.steps, clamp=cfg.clamp, log_every=cfg.log_every,
-                observers=[frames, tracker], description=f"{model.name}",
+            result = task.run(outputs, tracker)
+            result.summary.update(
+                task=cfg.task.name, model=model.name, seconds=round(time.perf_counter() - began, 3),
+                seed=cfg.seed, device=str(device),
             )
-            seconds = time.perf_counter() - began
-            saved = quantise(model.denormalise(parameter.inputs().detach()))
-            summary = final_metrics(model, objective, penalty, parameter, saved)
-            summary.update(
-                start_score=start_score,
-                model=model.name, steps=cfg.steps, seconds=round(seconds, 3), seed=cfg.seed, device=str(device)
-            )
-            images = {"image": to_pil(saved[0])}
-            outputs.save_png("image.png", images["image"])
-            outputs.save_gif("progress.gif", frames.viewable())
-            outputs.save_json(METRICS, summary)
+            outputs.save_json(METRICS, result.summary)
         failed = False
     finally:
-        tracker.finish(summary, images, failed=failed)
-    return summary
+        tracker.finish(result.summary, result.images, failed=failed)
+    return result.summary

@@ -8,7 +8,6 @@ and make the command exit non-zero once the grid of the others is written.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,9 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
+
+from visexp.grids import tile_grid
 
 from visexp.outputs import METRICS
 
@@ -57,53 +58,16 @@ def captions(jobs: list[Job]) -> tuple[list[str], str]:
     return own, " ".join(item for item in jobs[0].overrides if item in shared) if jobs else ""
 
 
-def _tile(image_file: Path) -> Image.Image:
-    with Image.open(image_file) as image:
-        picture = image.convert("RGB")
-    scale = TILE / min(picture.size)
-    resample = Image.NEAREST if scale >= 1 else Image.BILINEAR
-    return picture.resize((round(picture.width * scale), round(picture.height * scale)), resample)
-
-
-LINE = 16
-"""Height of one line of caption text, in pixels."""
-
-
-def wrap(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
-    """Break `text` at spaces into lines no wider than `width` pixels (a long word stays whole)."""
-    lines: list[str] = []
-    for word in text.split():
-        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
-            lines[-1] = f"{lines[-1]} {word}"
-        else:
-            lines.append(word)
-    return lines
-
-
 def make_grid(jobs: list[Job]) -> Image.Image:
     """The pictures of complete jobs side by side, each captioned with what sets it apart."""
     done = [job for job in jobs if job.complete]
     labels, title = captions(done)
-    tiles = [_tile(job.folder / "image.png") for job in done]
-    font = ImageFont.load_default(size=13)
-    columns = min(len(tiles), 5) or 1
-    rows = math.ceil(len(tiles) / columns)
-    cell_w = max((tile.width for tile in tiles), default=TILE) + 8
-    label_lines = [wrap(label, font, cell_w - 8) for label in labels]
-    cell_h = max((tile.height for tile in tiles), default=TILE) + 8 + LINE * max((len(lines) for lines in label_lines), default=1)
-    title_lines = wrap(title, font, columns * cell_w - 12)
-    header = LINE * len(title_lines) + 8 if title_lines else 4
-    grid = Image.new("RGB", (columns * cell_w, header + rows * cell_h), "white")
-    draw = ImageDraw.Draw(grid)
-    for number, line in enumerate(title_lines):
-        draw.text((6, 4 + number * LINE), line, fill="black", font=font)
-    for index, (tile, lines) in enumerate(zip(tiles, label_lines)):
-        left = (index % columns) * cell_w + 4
-        top = header + (index // columns) * cell_h
-        grid.paste(tile, (left, top))
-        for number, line in enumerate(lines):
-            draw.text((left, top + tile.height + 3 + number * LINE), line, fill="black", font=font)
-    return grid
+    pictures = []
+    for job in done:
+        picture = json.loads((job.folder / METRICS).read_text()).get("picture", "image.png")
+        with Image.open(job.folder / picture) as image:
+            pictures.append(image.convert("RGB"))
+    return tile_grid(pictures, labels, title, side=TILE)
 
 
 class SweepGrid(Callback):
