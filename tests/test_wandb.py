@@ -37,3 +37,12 @@ def test_failed_job_closes_its_run_as_failed(make_cfg, tmp_path, offline_env):
         run(make_cfg("model=digits", "logger=wandb", "optim=sgd", "optim.lr=1e30", "clamp=false"), tmp_path)
     assert _kinds(wandb_records(tmp_path), "exit")[0]["exit_code"] == 1
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_feature_task_logs_its_grid_and_summary(make_cfg, tmp_path, offline_env):
+    run(make_cfg("model=digits", "logger=wandb", "task=features", "init=dataset", "layer=features.0", "task.top_k=4"), tmp_path)
+    summary = {}
+    for update in _kinds(wandb_records(tmp_path), "summary"):
+        summary.update(update.get("update", {}))
+    assert summary["task"] == "features" and summary["layer"] == "features.0"
+    assert summary["features._type"] == "image-file" and summary["input._type"] == "image-file"
