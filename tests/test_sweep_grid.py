@@ -50,3 +50,14 @@ def test_long_titles_and_captions_wrap_inside_the_grid(tmp_path):
     assert all(font.getlength(line) <= width - 12 for line in title_lines)
     grid = make_grid(find_jobs(tmp_path))
     assert grid.size == (width, 16 * len(title_lines) + 8 + 160 + 8 + 16 * len(caption_lines))
+
+
+def test_large_pictures_keep_their_size_in_the_sweep_grid(tmp_path):
+    for number in range(2):
+        folder = tmp_path / str(number)
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(f"- layer=features.{number}\n")
+        Image.new("RGB", (700, 300), "gray").save(folder / "features.png")
+        (folder / "metrics.json").write_text(json.dumps({"picture": "features.png"}))
+    grid = make_grid(find_jobs(tmp_path))
+    assert grid.width == 2 * (700 + 8)  # a features grid is shown at its own size, not shrunk

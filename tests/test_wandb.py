@@ -30,6 +30,7 @@ def test_job_without_credentials_logs_offline_and_says_so(make_cfg, tmp_path, of
     assert _kinds(records, "exit")[0].get("exit_code", 0) == 0
     [run_dir] = tmp_path.glob("wandb/*run-*")
     assert (run_dir / "files" / summary["image.path"]).is_file()
+    assert summary["progress._type"] == "video-file" and (run_dir / "files" / summary["progress.path"]).is_file()
 
 
 def test_failed_job_closes_its_run_as_failed(make_cfg, tmp_path, offline_env):

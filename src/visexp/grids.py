@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
+from visexp.images import enlarge
+
 LINE = 16
 """Height of one line of caption text, in pixels."""
 GAP = 8
@@ -35,11 +37,9 @@ def wrap(text: str, face: ImageFont.ImageFont, width: int) -> list[str]:
 
 
 def scaled(picture: Image.Image, side: int) -> Image.Image:
-    """`picture` in RGB with its shorter side `side`: nearest neighbour up (pixels stay crisp), bilinear down."""
-    picture = picture.convert("RGB")
-    scale = side / min(picture.size)
-    resample = Image.NEAREST if scale >= 1 else Image.BILINEAR
-    return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), resample)
+    """`picture` in RGB, enlarged (nearest neighbour: pixels stay crisp) until its shorter side is
+    at least `side`; larger pictures, such as grids of feature maps, keep their size."""
+    return enlarge(picture.convert("RGB"), side)
 
 
 def tile_grid(

@@ -89,6 +89,7 @@ class VisionModel:
 
     def layer(self, name: str) -> nn.Module:
         """The submodule called `name` in `net.named_modules()`, or an error naming close ones."""
+        name = str(name)  # Hydra reads `layer=0` (an nn.Sequential index) as an integer
         modules = dict(self.net.named_modules())
         if name in modules and name != "":
             return modules[name]

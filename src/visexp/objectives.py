@@ -60,6 +60,8 @@ def probe_layer(model: VisionModel, layer: str) -> LayerProbe:
     probe = torch.zeros(1, model.channels, size, size, device=model.device)
     with LayerTap(module) as tap, torch.inference_mode():
         model.net(probe)
+    if tap.calls == 0:
+        raise VisexpError(f"layer {layer!r} of {model.name} does not run in the forward pass (an auxiliary head in eval mode?)")
     if not isinstance(tap.output, torch.Tensor) or tap.output.dim() < 2:
         raise VisexpError(f"layer {layer!r} of {model.name} does not output a (batch, channel, ...) tensor")
     return LayerProbe(tuple(tap.output.shape), tap.calls)
@@ -75,7 +77,7 @@ class FilterMean:
         channels = probe.shape[1]
         if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < channels:
             raise VisexpError(f"channel {channel!r} is out of range for layer {layer!r}: it has {channels} channels, 0-{channels - 1}")
-        self.layer = layer
+        self.layer = str(layer)
         self.calls = probe.calls
         self.channel = channel
 
@@ -95,10 +97,13 @@ class LayerActivation:
     def __init__(self, model: VisionModel, layer: str, reduce: str) -> None:
         if reduce not in self.REDUCTIONS:
             raise VisexpError(f"objective.reduce must be one of {', '.join(self.REDUCTIONS)}, not {reduce!r}")
-        self.layer = layer
+        self.layer = str(layer)
         self.calls = probe_layer(model, layer).calls
         self.reduce = reduce
 
     def __call__(self, activation: torch.Tensor) -> torch.Tensor:
         values = activation.flatten(1)
-        return values.pow(2).mean(dim=1).sqrt() if self.reduce == "l2" else values.mean(dim=1)
+        if self.reduce == "mean":
+            return values.mean(dim=1)
+        # The norm's gradient is 0 where a layer is all zero; sqrt(mean(x^2)) would give NaN there.
+        return torch.linalg.vector_norm(values, dim=1) / values.shape[1] ** 0.5

@@ -93,7 +93,9 @@ def ascend(
         transform: applied to the network input at every step (DeepDream's jitter).
         normalise_gradient: divide the gradient by its mean absolute value before each step.
         first_step: number of the step before this call (observers see `first_step + step`),
-            so that DeepDream's octaves read as one run.
+            so that DeepDream's octaves read as one run. A call with `first_step > 0` continues
+            a run: its start is the previous call's end, so it is neither observed again (the
+            step numbers stay increasing, as W&B needs) nor checked for a dead start.
 
     Observers see the start and every `log_every` steps, and always the last step.
 
@@ -132,14 +134,15 @@ def ascend(
             normalise_gradient_(parameter.offset.grad)
         return loss
 
-    observe(0)
+    if first_step == 0:
+        observe(0)
     for step in tqdm(range(1, steps + 1), desc=description, unit="step", disable=None, leave=False):
         # Through a closure, so that optimisers which re-evaluate the loss (LBFGS) work too.
         loss = optimizer.step(closure)
-        if step == 1 and not parameter.offset.grad.any():
+        if step == 1 and first_step == 0 and not parameter.offset.grad.any():
             log.warning(
                 "the gradient is exactly zero at the start, so the image will not change: the start is a "
-                "dead point of the network (e.g. a random-weight model at the zero image); try init=noise"
+                "dead point of the network (a random-weight model at a constant image, say); start from noise"
             )
         if clamp:
             parameter.clamp_()

@@ -87,5 +87,6 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
             outputs.save_json(METRICS, result.summary)
         failed = False
     finally:
-        tracker.finish(result.summary, result.images, failed=failed)
+        animations = {name: output_dir / file for name, file in result.animations.items()} if not failed else {}
+        tracker.finish(result.summary, result.images, animations, failed=failed)
     return result.summary

@@ -22,7 +22,9 @@ MODES = ("online", "offline", "disabled")
 class Tracker(Protocol):
     def __call__(self, snapshot: Snapshot) -> None: ...
 
-    def finish(self, summary: dict[str, Any], images: dict[str, Image.Image], failed: bool) -> None: ...
+    def finish(
+        self, summary: dict[str, Any], images: dict[str, Image.Image], animations: dict[str, Path], failed: bool
+    ) -> None: ...
 
 
 class NoTracker:
@@ -34,7 +36,9 @@ class NoTracker:
     def __call__(self, snapshot: Snapshot) -> None:
         pass
 
-    def finish(self, summary: dict[str, Any], images: dict[str, Image.Image], failed: bool) -> None:
+    def finish(
+        self, summary: dict[str, Any], images: dict[str, Image.Image], animations: dict[str, Path], failed: bool
+    ) -> None:
         pass
 
 
@@ -57,7 +61,8 @@ def choose_mode(mode: str | None) -> tuple[str, str | None]:
 
 
 class WandbTracker:
-    """One W&B run per job: the resolved config, score/penalty/norm curves, the final images."""
+    """One W&B run per job: the resolved config, score/penalty/norm curves, the final images and
+    the progress GIF, and the metrics as summary."""
 
     def __init__(
         self,
@@ -96,10 +101,15 @@ class WandbTracker:
             step=snapshot.step,
         )
 
-    def finish(self, summary: dict[str, Any], images: dict[str, Image.Image], failed: bool) -> None:
+    def finish(
+        self, summary: dict[str, Any], images: dict[str, Image.Image], animations: dict[str, Path], failed: bool
+    ) -> None:
+        """Log the final images and animations (GIF files) and the summary; close the run."""
         try:
             if not failed:
-                self.run.log({name: self._wandb.Image(image) for name, image in images.items()})
+                media = {name: self._wandb.Image(image) for name, image in images.items()}
+                media.update({name: self._wandb.Video(str(path), format="gif") for name, path in animations.items()})
+                self.run.log(media)
                 self.run.summary.update(summary)
         finally:
             self.run.finish(exit_code=1 if failed else 0)

@@ -23,10 +23,12 @@ GIF_MIN_SIDE = 256
 
 @dataclass
 class Result:
-    """What a task found: the metrics (`picture` names its main file) and images for the tracker."""
+    """What a task found: the metrics (`picture` names its main file), images for the tracker,
+    and the animations it wrote (tracker name -> file name in the job folder)."""
 
     summary: dict[str, Any]
     images: dict[str, Image.Image] = field(default_factory=dict)
+    animations: dict[str, str] = field(default_factory=dict)
 
 
 class Task(Protocol):
@@ -49,7 +51,7 @@ def required(cfg: DictConfig, key: str, task: str) -> str:
     value = cfg[key]
     if value is None:
         raise VisexpError(f"task={task} needs {key}=...: set it on the command line")
-    return value
+    return str(value)
 
 
 class FrameRecorder:

@@ -77,17 +77,28 @@ class Dream:
         self.penalty: Penalty = build(cfg.reg)
         self.jitter = Jitter(jitter, cfg.seed) if jitter else None
 
+    def _takes(self, size: tuple[int, int]) -> str | None:
+        """None if the network up to the objective's layer takes the picture at `size`, else why not."""
+        probe = F.interpolate(self.picture, size=size, mode="bilinear", align_corners=False, antialias=True)
+        try:
+            with LayerTap(self.model.layer(self.objective.layer), stop_after=self.objective.calls), torch.inference_mode():
+                self.model.net(probe)
+        except RuntimeError as error:
+            return str(error).splitlines()[0]
+        return None
+
     def _check_smallest_level(self, height: int, width: int) -> None:
+        whole = self._takes((height, width))
+        if whole is not None:
+            raise VisexpError(
+                f"layer {self.objective.layer!r} of {self.model.name} cannot take the {width}x{height} px picture "
+                f"itself (too small for it, or the layer needs the model's input size): {whole}"
+            )
         small = self.sizes[0]
         problem = f"the smallest level would be {small[1]}x{small[0]} px"
         fits = min(small) >= MIN_SIDE
-        if fits:
-            probe = F.interpolate(self.picture, size=small, mode="bilinear", align_corners=False)
-            try:
-                with LayerTap(self.model.layer(self.objective.layer), stop_after=self.objective.calls), torch.inference_mode():
-                    self.model.net(probe)
-            except RuntimeError:
-                fits, problem = False, f"layer {self.objective.layer!r} cannot take the smallest level, {small[1]}x{small[0]} px"
+        if fits and self._takes(small) is not None:
+            fits, problem = False, f"layer {self.objective.layer!r} cannot take the smallest level, {small[1]}x{small[0]} px"
         if not fits:
             raise VisexpError(
                 f"the image ({width}x{height} px) is too small for {self.cfg.octaves} octaves of scale "
@@ -101,7 +112,7 @@ class Dream:
         frames = FrameRecorder(model)
         detail = torch.zeros(1, model.channels, *self.sizes[0], device=model.device)
         for level, size in enumerate(self.sizes):
-            base = F.interpolate(self.picture, size=size, mode="bilinear", align_corners=False)
+            base = F.interpolate(self.picture, size=size, mode="bilinear", align_corners=False, antialias=True)
             if detail.shape[-2:] != base.shape[-2:]:
                 detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)
             parameter = ImageParameter(model, Start(base=base, offset=detail))
@@ -129,4 +140,4 @@ class Dream:
             "steps": cfg.steps * len(self.sizes),
             "picture": "image.png",
         }
-        return Result(summary, {"image": image, "input": original})
+        return Result(summary, {"image": image, "input": original}, {"progress": "progress.gif"})

@@ -44,7 +44,7 @@ class Visualise:
         image = to_pil(saved[0])
         outputs.save_png("image.png", image)
         outputs.save_gif("progress.gif", frames.viewable())
-        return Result(summary, {"image": image})
+        return Result(summary, {"image": image}, {"progress": "progress.gif"})
 
     def final_metrics(self, saved: torch.Tensor) -> dict[str, Any]:
         """Score the image exactly as saved (8-bit), so the numbers hold for image.png itself."""
