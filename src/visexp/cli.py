@@ -45,11 +45,21 @@ def multirun_flag_first(arguments: list[str]) -> list[str]:
     return flags[:1] + [argument for argument in arguments if argument not in MULTIRUN_FLAGS]
 
 
+def known_keys(conf_dir: Path) -> set[str]:
+    """Top-level keys of config.yaml and those that group options in the global package add
+    (`method` of task=saliency, say)."""
+    keys = set(OmegaConf.load(conf_dir / "config.yaml"))
+    for option in conf_dir.glob("*/*.yaml"):
+        if option.read_text().startswith("# @package _global_"):
+            keys |= set(OmegaConf.load(option))
+    return keys - {"defaults", "hydra"}
+
+
 def check_choices(arguments: list[str], conf_dir: Path) -> None:
     """Raise VisexpError for an override of a key the config does not have, or of an option
     its config group does not have. Keys added with `+` and Hydra's own are left to Hydra."""
     groups = sorted(path.name for path in conf_dir.iterdir() if path.is_dir())
-    keys = sorted(set(OmegaConf.load(conf_dir / "config.yaml")) - {"defaults", "hydra"} | set(groups))
+    keys = sorted(known_keys(conf_dir) | set(groups))
     for argument in arguments:
         if argument.startswith(("-", "+", "~")) or "=" not in argument:
             continue

@@ -6,11 +6,15 @@ the model's business (`VisionModel.normalise`). This is the one image I/O path o
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+GREY_MODES = ("1", "L", "LA", "I", "F")
 
 
 def open_image(path: str | Path, channels: int) -> Image.Image:
@@ -25,6 +29,8 @@ def open_image(path: str | Path, channels: int) -> Image.Image:
             if image.mode.startswith("I;16"):
                 # 16-bit grey: PIL's convert would clip at 255 instead of scaling.
                 image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257.0).round().astype(np.uint8))
+            if channels == 3 and image.mode in GREY_MODES:
+                log.warning("image %s is grey: converted to RGB for a colour model", file)
             return image.convert("RGB" if channels == 3 else "L")
     except (UnidentifiedImageError, OSError) as error:
         raise VisexpError(f"cannot read image {file}: {error}") from error

@@ -19,7 +19,10 @@ from PIL import Image
 
 STAGING = ".incomplete"
 METRICS = "metrics.json"
-RESULTS = ("image.png", "input.png", "progress.gif", "features.png", "activations.npy", "filters.png", "weights.npy", METRICS)
+RESULTS = (
+    "image.png", "input.png", "progress.gif", "features.png", "activations.npy", "filters.png", "weights.npy",
+    "saliency.png", "gradient.png", "overlay.png", "input.npy", "attribution.npy", METRICS,
+)
 """Every file a task may publish: removed when a job starts, so no earlier run's file remains."""
 MAX_GIF_FRAMES = 100
 

@@ -46,16 +46,25 @@ def find_jobs(sweep_dir: Path) -> list[Job]:
     return sorted(jobs, key=lambda job: (not job.folder.name.isdigit(), int(job.folder.name) if job.folder.name.isdigit() else 0, job.folder.name))
 
 
-def captions(jobs: list[Job]) -> tuple[list[str], str]:
+def short(override: str) -> str:
+    """An override as a caption shows it: a path value by its file name (`image=…/dog.png`)."""
+    key, _, value = override.partition("=")
+    return f"{key}=…/{Path(value).name}" if "/" in value else override
+
+
+def captions(jobs: list[Job], leave_out: str | None = None) -> tuple[list[str], str]:
     """Each job's own overrides (and its target probability, if any), and those shared by all
-    jobs, shown once as a title."""
-    shared = set.intersection(*(set(job.overrides) for job in jobs)) if jobs else set()
+    jobs, shown once as a title; overrides of key `leave_out` are not shown."""
+    def shown(job: Job) -> list[str]:
+        return [item for item in job.overrides if leave_out is None or not item.startswith(f"{leave_out}=")]
+
+    shared = set.intersection(*(set(shown(job)) for job in jobs)) if jobs else set()
     own = []
     for job in jobs:
-        label = " ".join(item for item in job.overrides if item not in shared) or job.folder.name
+        label = " ".join(short(item) for item in shown(job) if item not in shared) or job.folder.name
         probability = json.loads((job.folder / METRICS).read_text()).get("target_probability")
-        own.append(label if probability is None else f"{label}  p={probability:.2f}")
-    return own, " ".join(item for item in jobs[0].overrides if item in shared) if jobs else ""
+        own.append(label if probability is None or leave_out else f"{label}  p={probability:.2f}")
+    return own, " ".join(short(item) for item in shown(jobs[0]) if item in shared) if jobs else ""
 
 
 def make_grid(jobs: list[Job]) -> Image.Image:
@@ -70,6 +79,28 @@ def make_grid(jobs: list[Job]) -> Image.Image:
     return tile_grid(pictures, labels, title, side=TILE)
 
 
+def saliency_figure(jobs: list[Job]) -> Image.Image:
+    """Complete saliency jobs laid out like the paper's Figure 2: the images in the top row, one
+    row of saliency maps per method below, one column per image (its overrides as caption)."""
+    done = [job for job in jobs if job.complete]
+    metrics = [json.loads((job.folder / METRICS).read_text()) for job in done]
+    methods = sorted({m["method"] for m in metrics}, key=["gradient", "guided", "deconvnet"].index)
+    columns: dict[tuple[str, ...], dict[str, Job]] = {}
+    for job, m in zip(done, metrics):
+        key = tuple(item for item in job.overrides if not item.startswith("method="))
+        columns.setdefault(key, {})[m["method"]] = job
+    labels, title = captions([next(iter(column.values())) for column in columns.values()], leave_out="method")
+    pictures, names = [], []
+    for row in ["input", *methods]:
+        for label, column in zip(labels, columns.values()):
+            job = column.get(row) or next(iter(column.values()))
+            file = "input.png" if row == "input" else "saliency.png"
+            with Image.open(job.folder / file) as image:
+                pictures.append(image.convert("RGB") if row == "input" or row in column else Image.new("RGB", image.size, "white"))
+            names.append(label if row == "input" else row)
+    return tile_grid(pictures, names, title, side=TILE, columns=len(columns))
+
+
 class SweepGrid(Callback):
     """Hydra callback: write grid.png into the sweep folder when a multirun ends."""
 
@@ -78,7 +109,8 @@ class SweepGrid(Callback):
         jobs = find_jobs(sweep_dir)
         done = [job for job in jobs if job.complete]
         if done:
-            make_grid(jobs).save(sweep_dir / "grid.png")
+            tasks = {json.loads((job.folder / METRICS).read_text()).get("task") for job in done}
+            (saliency_figure if tasks == {"saliency"} else make_grid)(jobs).save(sweep_dir / "grid.png")
             print(f"grid of {len(done)} jobs: {sweep_dir / 'grid.png'}", file=sys.stderr)
         failed = [job for job in jobs if not job.complete]
         if failed:
