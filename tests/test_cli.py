@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 import torchvision
+from conftest import ROOT, run_cli
 from omegaconf import OmegaConf
 from PIL import Image
 
-from conftest import ROOT, run_cli
 from visexp.models import weights_file
 
 

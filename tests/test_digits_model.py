@@ -5,13 +5,14 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT
+
 from visexp.digits import CLASSES, DigitsNet, load_split
-from visexp.models import load_digits
+from visexp.models import load_bundled
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import train_digits  # noqa: E402
+import training  # noqa: E402
 
 
 def test_split_is_fixed_and_disjoint():
@@ -23,9 +24,10 @@ def test_split_is_fixed_and_disjoint():
 
 
 def test_shipped_weights_reach_97_percent_on_held_out_digits():
-    mean, std = train_digits.normalisation()
-    model = load_digits("digits", 32, [mean], [std], CLASSES)
-    assert train_digits.accuracy(model.net, "test", mean, std) >= 0.97
+    mean, std = training.normalisation("digits")
+    model = load_bundled("digits", 32, [mean], [std], CLASSES)
+    test = load_split("test")
+    assert training.accuracy(model.net, test.images, test.labels, mean, std) >= 0.97
 
 
 def test_training_is_deterministic():

@@ -9,7 +9,13 @@ from visexp.build import build
 from visexp.digits import load_split
 from visexp.errors import VisexpError
 from visexp.images import load_pixels
-from visexp.initialisers import DatasetStart, ImageStart, MeanStart, NoiseStart, ZeroStart
+from visexp.initialisers import (
+    DatasetStart,
+    ImageStart,
+    MeanStart,
+    NoiseStart,
+    ZeroStart,
+)
 from visexp.parameter import ImageParameter
 from visexp.runner import run
 

@@ -8,8 +8,8 @@ from PIL import Image
 from visexp.build import build
 from visexp.digits import DigitsNet
 from visexp.errors import VisexpError
-from visexp.models import load_checkpoint, load_torchvision, weights_file
 from visexp.initialisers import ZeroStart
+from visexp.models import load_checkpoint, load_torchvision, weights_file
 from visexp.optimise import ascend
 from visexp.parameter import ImageParameter
 from visexp.regularisers import L2Penalty

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from conftest import run_cli
 from PIL import Image
 from torch import nn
 
-from conftest import run_cli
 from visexp.attribution import attribute, saliency_map
 from visexp.build import build
 from visexp.digits import load_split

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 from PIL import Image
 
-from conftest import run_cli
 from visexp.build import build
 from visexp.digits import load_split
 from visexp.errors import VisexpError

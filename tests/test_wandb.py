@@ -1,8 +1,8 @@
 """W&B for real, offline: each job is a run with its config, curves, summary and final image."""
 
 import pytest
-
 from conftest import wandb_records
+
 from visexp.errors import VisexpError
 from visexp.runner import run
 

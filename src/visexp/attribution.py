@@ -116,3 +116,9 @@ def attribute(model: VisionModel, inputs: torch.Tensor, target: int, method: str
 def saliency_map(attribution: torch.Tensor) -> torch.Tensor:
     """The paper's saliency map: the maximum over colour channels of |attribution|, (H, W)."""
     return attribution[0].abs().amax(dim=0)
+
+
+def viewable_saliency(attribution: torch.Tensor) -> torch.Tensor:
+    """The saliency map on the CPU, divided by its maximum (an all-zero map stays zero), (H, W)."""
+    saliency = saliency_map(attribution).cpu()
+    return saliency / saliency.max() if saliency.max() > 0 else saliency

@@ -13,10 +13,9 @@ import difflib
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from omegaconf import OmegaConf
 
 from visexp.errors import VisexpError
 

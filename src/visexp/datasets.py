@@ -16,7 +16,9 @@ from visexp.errors import VisexpError
 from visexp.images import load_pixels
 from visexp.models import VisionModel
 
-BUNDLED = ("digits",)
+BUNDLED = ("digits", "canvas")
+CANVASES = 1000
+"""How many canvases of each split the bundled `canvas` dataset holds."""
 
 
 def _bundled(ref: str, split: str) -> torch.Tensor:
@@ -25,6 +27,10 @@ def _bundled(ref: str, split: str) -> torch.Tensor:
         from visexp import digits
 
         return digits.load_split(split).images
+    if ref == "canvas":
+        from visexp.canvas import make_canvases
+
+        return make_canvases(split, CANVASES).images
     raise VisexpError(f"unknown bundled dataset {ref!r}: choose from {', '.join(BUNDLED)}")
 
 

@@ -7,6 +7,7 @@ the model's business (`VisionModel.normalise`). This is the one image I/O path o
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +37,43 @@ def open_image(path: str | Path, channels: int) -> Image.Image:
         raise VisexpError(f"cannot read image {file}: {error}") from error
 
 
+@dataclass(frozen=True)
+class SquareCrop:
+    """How `fit_square` maps an image of `width` x `height` onto a `size` square: resize to
+    `resized`, then crop at (`left`, `top`)."""
+
+    width: int
+    height: int
+    size: int
+
+    @property
+    def resized(self) -> tuple[int, int]:
+        scale = self.size / min(self.width, self.height)
+        return max(self.size, round(self.width * scale)), max(self.size, round(self.height * scale))
+
+    @property
+    def left(self) -> int:
+        return (self.resized[0] - self.size) // 2
+
+    @property
+    def top(self) -> int:
+        return (self.resized[1] - self.size) // 2
+
+    def to_image(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A box in the square's pixels as a box in the original image's pixels."""
+        sx, sy = self.width / self.resized[0], self.height / self.resized[1]
+        x0, y0, x1, y1 = box
+        return (
+            int(np.floor((x0 + self.left) * sx)), int(np.floor((y0 + self.top) * sy)),
+            min(self.width, int(np.ceil((x1 + self.left) * sx))), min(self.height, int(np.ceil((y1 + self.top) * sy))),
+        )
+
+
 def fit_square(image: Image.Image, size: int) -> Image.Image:
     """Resize the shorter side to `size` and crop the centre square, as evaluation transforms do."""
-    width, height = image.size
-    scale = size / min(width, height)
-    resized = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)
-    left = (resized.width - size) // 2
-    top = (resized.height - size) // 2
-    return resized.crop((left, top, left + size, top + size))
+    crop = SquareCrop(image.width, image.height, size)
+    resized = image.resize(crop.resized, Image.BILINEAR)
+    return resized.crop((crop.left, crop.top, crop.left + size, crop.top + size))
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:

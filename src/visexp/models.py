@@ -210,21 +210,29 @@ def load_torchvision(
     return _ready(name, net, input_size, mean, std, names, data)
 
 
-def load_digits(
+def _bundled_architectures() -> dict[str, type[nn.Module]]:
+    from visexp.canvas import CanvasNet
+    from visexp.digits import DigitsNet
+
+    return {"digits": DigitsNet, "canvas": CanvasNet}
+
+
+def load_bundled(
     name: str,
     input_size: int,
     mean: Sequence[float],
     std: Sequence[float],
     classes: Sequence[str],
-    data: str | None = "digits",
+    data: str | None = None,
 ) -> VisionModel:
-    """The bundled digits CNN with the weights shipped inside the package."""
-    from visexp.digits import DigitsNet
-
-    weights = resources.files("visexp") / "weights" / "digits.pt"
+    """A model shipped inside the package (`digits`, `canvas`) with its trained weights."""
+    architectures = _bundled_architectures()
+    if name not in architectures:
+        raise VisexpError(f"unknown bundled model {name!r}: choose from {', '.join(architectures)}")
+    weights = resources.files("visexp") / "weights" / f"{name}.pt"
     if not weights.is_file():
-        raise VisexpError(f"bundled digits weights missing at {weights}: run python scripts/train_digits.py")
-    net = DigitsNet()
+        raise VisexpError(f"bundled {name} weights missing at {weights}: run python scripts/train_{name}.py")
+    net = architectures[name]()
     with resources.as_file(weights) as path:
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return _ready(name, net, input_size, mean, std, list(classes), data)

@@ -21,7 +21,8 @@ STAGING = ".incomplete"
 METRICS = "metrics.json"
 RESULTS = (
     "image.png", "input.png", "progress.gif", "features.png", "activations.npy", "filters.png", "weights.npy",
-    "saliency.png", "gradient.png", "overlay.png", "input.npy", "attribution.npy", METRICS,
+    "saliency.png", "gradient.png", "overlay.png", "input.npy", "attribution.npy",
+    "box.json", "mask.png", "localised.png", METRICS,
 )
 """Every file a task may publish: removed when a job starts, so no earlier run's file remains."""
 MAX_GIF_FRAMES = 100
@@ -74,6 +75,9 @@ class JobOutputs:
 
     def save_npy(self, name: str, array: np.ndarray) -> None:
         np.save(self.staging / name, array)
+
+    def save_text(self, name: str, text: str) -> None:
+        (self.staging / name).write_text(text)
 
     def save_json(self, name: str, data: dict[str, Any]) -> None:
         (self.staging / name).write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")

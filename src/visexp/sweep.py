@@ -18,7 +18,6 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from visexp.grids import tile_grid
-
 from visexp.outputs import METRICS
 
 TILE = 160

@@ -14,6 +14,7 @@ from visexp.tasks.common import Task
 from visexp.tasks.dream import Dream
 from visexp.tasks.features import FeatureMaps
 from visexp.tasks.filters import FilterWeights
+from visexp.tasks.localise import Localise
 from visexp.tasks.saliency import Saliency
 from visexp.tasks.visualise import Visualise
 
@@ -23,6 +24,7 @@ TASKS: dict[str, type[Task]] = {
     "filters": FilterWeights,
     "dream": Dream,
     "saliency": Saliency,
+    "localise": Localise,
 }
 
 

@@ -6,6 +6,7 @@ import torch
 from omegaconf import DictConfig
 
 from visexp.errors import VisexpError
+from visexp.grids import tile_grid
 from visexp.hooks import LayerTap
 from visexp.images import to_pil
 from visexp.models import VisionModel
@@ -13,7 +14,6 @@ from visexp.objectives import probe_layer
 from visexp.optimise import Observer
 from visexp.outputs import JobOutputs
 from visexp.tasks.common import Result, required, start
-from visexp.grids import tile_grid
 
 
 def viewable_map(activation: torch.Tensor) -> torch.Tensor:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from visexp.attribution import METHODS, attribute, saliency_map
+from visexp.attribution import METHODS, attribute, saliency_map, viewable_saliency
 from visexp.errors import VisexpError
 from visexp.images import to_pil
 from visexp.models import VisionModel
@@ -45,7 +47,8 @@ class Saliency:
         self.inputs = begin.base + begin.offset
         self.target = None if cfg.target is None else model.check_target(cfg.target)
 
-    def run(self, outputs: JobOutputs, observer: Observer) -> Result:
+    def explain(self) -> tuple[dict[str, Any], torch.Tensor]:
+        """The class explained (the given target or the top-1) with its scores, and the attribution."""
         model = self.model
         with torch.inference_mode():
             logits = model.net(self.inputs)
@@ -53,9 +56,22 @@ class Saliency:
         target = top if self.target is None else self.target
         attribution, logits = attribute(model, self.inputs, target, self.method)
         probabilities = torch.softmax(logits[0].float(), dim=0)
-        saliency = saliency_map(attribution).cpu()
-        peak = saliency.max()
-        shown = saliency / peak if peak > 0 else saliency
+        facts = {
+            "method": self.method,
+            "target": target,
+            "target_name": model.classes[target],
+            "target_source": "top-1 of the model" if self.target is None else "given",
+            "score": float(logits[0, target]),
+            "target_probability": float(probabilities[target]),
+            "top1_class": top,
+            "top1_name": model.classes[top],
+        }
+        return facts, attribution
+
+    def run(self, outputs: JobOutputs, observer: Observer) -> Result:
+        model = self.model
+        facts, attribution = self.explain()
+        shown = viewable_saliency(attribution)
         pixels = model.denormalise(self.inputs)[0].cpu().clamp(0, 1)
         pictures = {
             "saliency": to_pil(shown.unsqueeze(0)),
@@ -67,16 +83,5 @@ class Saliency:
             outputs.save_png(f"{name}.png", picture)
         outputs.save_npy("input.npy", self.inputs.detach().cpu().numpy().astype(np.float32))
         outputs.save_npy("attribution.npy", attribution.cpu().numpy().astype(np.float32))
-        summary = {
-            "method": self.method,
-            "target": target,
-            "target_name": model.classes[target],
-            "target_source": "top-1 of the model" if self.target is None else "given",
-            "score": float(logits[0, target]),
-            "target_probability": float(probabilities[target]),
-            "top1_class": top,
-            "top1_name": model.classes[top],
-            "saliency_max": float(peak),
-            "picture": "overlay.png",
-        }
+        summary = {**facts, "saliency_max": float(saliency_map(attribution).max()), "picture": "overlay.png"}
         return Result(summary, dict(pictures))
