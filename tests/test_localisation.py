@@ -77,6 +77,8 @@ def test_localise_writes_the_box_in_the_image_files_pixels(make_cfg, tmp_path):
     assert [box["x0"], box["y0"], box["x1"], box["y1"]] == metrics["box"]
     assert metrics["box"] == [2 * value for value in metrics["model_box"]]  # the file is twice the model's size
     assert metrics["image_size"] == [SIZE * 2, SIZE * 2]
+    again = run(make_cfg("model=canvas", "task=localise", "init=image", f"init.path={tmp_path / 'canvas.png'}"), tmp_path / "again")
+    assert again["box"] == metrics["box"]  # init=image is the same picture, boxed in the file's pixels too
     with Image.open(tmp_path / "out" / "localised.png") as drawn, Image.open(tmp_path / "out" / "mask.png") as mask:
         assert drawn.size == (SIZE * 2, SIZE * 2) and mask.size == (SIZE, SIZE)
         assert np.asarray(drawn)[box["y0"], box["x0"]].tolist() == [255, 0, 0]  # the box is drawn
@@ -109,3 +111,14 @@ def test_retraining_reproduces_the_shipped_canvas_weights():
     check = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_canvas.py"), "--check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "identical to the shipped weights" in check.stdout
+
+
+def test_seeds_are_taken_by_rank_even_when_most_of_the_map_is_zero():
+    from visexp.localisation import seed_masks
+
+    values = np.zeros((20, 20))
+    values[8:12, 8:12] = np.arange(16).reshape(4, 4) + 1.0  # only 16 of 400 pixels are salient
+    foreground, background = seed_masks(values, 0.95, 0.30)
+    assert foreground.sum() == 20 and background.sum() == 120  # 5% and 30%, not all 384 zeros
+    assert foreground[8:12, 8:12].all()
+    assert not background[5:15, 5:15].any()  # the background seeds are the zeros farthest away

@@ -178,7 +178,8 @@ def test_grey_image_for_an_rgb_model_is_converted_and_said(make_cfg, tmp_path, s
 
 SALIENCY_ERRORS = [
     (["method=guidd"], "unknown method 'guidd': choose from gradient, guided, deconvnet"),
-    (["target=10"], "target 10 is out of range for model digits"),
+    (["init=dataset", "target=10"], "target 10 is out of range for model digits"),
+    (["init=noise"], "task=saliency explains a picture: give image=PATH"),
     (["image=/no/such.png"], "image file not found: /no/such.png"),
 ]
 
@@ -209,3 +210,21 @@ def test_saliency_sweep_makes_a_figure_like_the_papers(tmp_path, offline_env, si
         # two columns (images) by three rows (the images, then one row per method)
         assert figure.width == 2 * (160 + 8)
         assert figure.height > 3 * 160
+
+
+@pytest.mark.parametrize("written", ["clamp", "clamp_min", "threshold"])
+def test_relus_written_as_clamps_or_thresholds_get_the_rule(written):
+    activation = {"clamp": lambda h: torch.clamp(h, min=0), "clamp_min": lambda h: h.clamp_min(0),
+                  "threshold": nn.Threshold(0, 0)}[written]
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tiny = Tiny("module")
+
+        def forward(self, x):
+            return self.tiny.second(activation(self.tiny.first(x.flatten(1))))
+
+    model = VisionModel("clamps", Net().eval().requires_grad_(False), 1, (0.0,), (1.0,), ["a", "b"])
+    for method, expected in HAND.items():
+        assert attribute(model, torch.tensor([[[[1.0, -1.0]]]]), 0, method)[0].flatten().tolist() == expected

@@ -10,7 +10,8 @@ Springenberg et al. 2014):
 
 "Every ReLU" means every one: the rules are applied with a `TorchFunctionMode` for the duration
 of the forward pass, so `nn.ReLU` modules (in-place or reused), `F.relu`, `torch.relu`,
-`Tensor.relu` and `relu_` are all caught. Nothing is registered on the model, so it is left as
+`Tensor.relu` and `relu_` are all caught, and so are ReLUs written as `clamp(min=0)`,
+`clamp_min(0)` or `threshold(0, 0)` (`nn.Threshold`). Nothing is registered on the model, so it is left as
 it was. A network with other activations (GELU, SiLU, ReLU6, ...) is refused for `guided`
 and `deconvnet`, whose rules are defined for ReLUs only.
 """
@@ -31,13 +32,38 @@ METHODS = ("gradient", "guided", "deconvnet")
 
 RELUS = {torch.relu, torch.relu_, F.relu, F.relu_, torch.Tensor.relu, torch.Tensor.relu_}
 """Every way a ReLU is called: nn.ReLU calls F.relu, which the mode sees as such."""
+CLAMPS = {torch.clamp, torch.clamp_, torch.Tensor.clamp, torch.Tensor.clamp_, torch.clamp_min, torch.clamp_min_,
+          torch.Tensor.clamp_min, torch.Tensor.clamp_min_}
+THRESHOLDS = {F.threshold, F.threshold_, torch.threshold, torch.threshold_}
+IN_PLACE = {torch.relu_, F.relu_, torch.Tensor.relu_, torch.clamp_, torch.Tensor.clamp_, torch.clamp_min_,
+            torch.Tensor.clamp_min_, F.threshold_, torch.threshold_}
 
 OTHER_ACTIVATIONS = {
     F.gelu: "GELU", F.silu: "SiLU", F.mish: "Mish", F.elu: "ELU", F.selu: "SELU", F.celu: "CELU",
     F.leaky_relu: "LeakyReLU", F.hardtanh: "ReLU6/Hardtanh", F.relu6: "ReLU6", F.hardswish: "Hardswish",
     F.hardsigmoid: "Hardsigmoid", F.softplus: "Softplus", F.prelu: "PReLU", torch.sigmoid: "Sigmoid",
     torch.tanh: "Tanh", torch.Tensor.sigmoid: "Sigmoid", torch.Tensor.tanh: "Tanh",
+    torch.sigmoid_: "Sigmoid", torch.tanh_: "Tanh", torch.Tensor.sigmoid_: "Sigmoid", torch.Tensor.tanh_: "Tanh",
+    F.elu_: "ELU", F.leaky_relu_: "LeakyReLU", F.hardtanh_: "Hardtanh", F.logsigmoid: "LogSigmoid",
+    F.rrelu: "RReLU", F.rrelu_: "RReLU", F.glu: "GLU", F.softsign: "Softsign", F.tanhshrink: "Tanhshrink",
 }
+
+
+def _argument(args: tuple, kwargs: dict, position: int, name: str) -> Any:
+    return kwargs[name] if name in kwargs else (args[position] if len(args) > position else None)
+
+
+def relu_like(func: Any, args: tuple, kwargs: dict) -> bool:
+    """Whether the call computes max(x, 0): a ReLU, clamp(min=0) without a max, threshold(0, 0)."""
+    if func in RELUS:
+        return True
+    if func in CLAMPS:
+        low = _argument(args, kwargs, 1, "min")
+        high = None if func in (torch.clamp_min, torch.clamp_min_, torch.Tensor.clamp_min, torch.Tensor.clamp_min_) else _argument(args, kwargs, 2, "max")
+        return isinstance(low, (int, float)) and low == 0 and high is None
+    if func in THRESHOLDS:
+        return _argument(args, kwargs, 1, "threshold") == 0 and _argument(args, kwargs, 2, "value") == 0
+    return False
 
 
 class GuidedReLU(torch.autograd.Function):
@@ -78,11 +104,11 @@ class ReluRule(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        if func in RELUS:
+        if relu_like(func, args, kwargs):
             self.relus += 1
             inputs = args[0]
             result = self.rule(inputs)
-            in_place = func in (torch.relu_, F.relu_, torch.Tensor.relu_) or kwargs.get("inplace", False)
+            in_place = func in IN_PLACE or kwargs.get("inplace", False)
             return inputs.copy_(result) if in_place else result
         if func in OTHER_ACTIVATIONS:
             raise VisexpError(

@@ -1,9 +1,13 @@
 """Weakly supervised object localisation from a saliency map (Simonyan et al. 2013, sec. 3.1).
 
-Pixels above the `foreground` quantile of the saliency seed the foreground, pixels below the
-`background` quantile the background (the paper: 95% and 30%); GrabCut (OpenCV) segments the
-image from those seeds with colour models, and the box is that of the largest connected
-foreground component.
+The most salient 5% of the pixels seed the foreground and the least salient 30% the background
+(the paper's 95% and 30% quantiles); GrabCut (OpenCV) segments the image from those seeds with
+colour models, and the box is that of the largest connected foreground component.
+
+Seeds are taken by rank, not by comparing with the quantile values: a saliency map is often
+exactly zero over most of the image (everything outside the receptive field of a max-pooled
+score), and `values <= quantile(0.3)` would then make all of it background, hemming the object
+in. Among equally salient pixels, those farthest from the foreground seeds become background.
 """
 
 from __future__ import annotations
@@ -36,6 +40,25 @@ def largest_component(mask: np.ndarray) -> tuple[tuple[int, int, int, int], np.n
     return (x, y, x + w, y + h), labels == largest
 
 
+def seed_masks(values: np.ndarray, foreground: float, background: float) -> tuple[np.ndarray, np.ndarray]:
+    """The top (1 - foreground) and the bottom `background` share of the pixels, by rank.
+
+    Ties in the background are broken by distance from the foreground seeds, farthest first.
+    """
+    count = values.size
+    top = max(1, round(count * (1 - foreground)))
+    order = np.argsort(-values, axis=None, kind="stable")
+    seeds = np.zeros(count, bool)
+    seeds[order[:top]] = True
+    seeds = seeds.reshape(values.shape)
+    distance = cv2.distanceTransform((~seeds).astype(np.uint8), cv2.DIST_L2, 5)
+    bottom = round(count * background)
+    ranked = np.lexsort((-distance.ravel(), values.ravel()))  # least salient first, then farthest
+    background_seeds = np.zeros(count, bool)
+    background_seeds[ranked[:bottom]] = True
+    return seeds, background_seeds.reshape(values.shape) & ~seeds
+
+
 def localise(
     pixels: torch.Tensor, saliency: torch.Tensor, foreground: float = 0.95, background: float = 0.30, iterations: int = 5
 ) -> Localisation:
@@ -48,12 +71,11 @@ def localise(
         raise VisexpError(f"the quantiles must satisfy 0 <= background < foreground <= 1, not {background} and {foreground}")
     image = (pixels.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     image = np.ascontiguousarray(np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image)
-    values = saliency.detach().cpu().numpy()
-    high, low = np.quantile(values, foreground), np.quantile(values, background)
-    seeds = values >= high
+    values = saliency.detach().cpu().numpy().astype(np.float64)
+    seeds, background_seeds = seed_masks(values, foreground, background)
     mask = np.full(values.shape, cv2.GC_PR_BGD, np.uint8)
     mask[seeds] = cv2.GC_FGD
-    mask[values <= low] = cv2.GC_BGD
+    mask[background_seeds] = cv2.GC_BGD
     segmentation = "grabcut"
     try:
         cv2.grabCut(image, mask, None, np.zeros((1, 65)), np.zeros((1, 65)), iterations, cv2.GC_INIT_WITH_MASK)

@@ -16,7 +16,7 @@ from visexp.models import VisionModel
 from visexp.optimise import Observer
 from visexp.outputs import JobOutputs
 from visexp.tasks.common import Result
-from visexp.tasks.saliency import Saliency
+from visexp.tasks.saliency import Saliency, picture_file
 
 
 class Localise(Saliency):
@@ -34,7 +34,8 @@ class Localise(Saliency):
             raise VisexpError(
                 f"need 0 <= task.background < task.foreground <= 1, not {self.background} and {self.foreground}"
             )
-        self.original = open_image(cfg.image, model.channels) if cfg.image is not None else None
+        path = picture_file(cfg)
+        self.original = open_image(path, model.channels) if path is not None else None
 
     def run(self, outputs: JobOutputs, observer: Observer) -> Result:
         model = self.model

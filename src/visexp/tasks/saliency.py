@@ -17,9 +17,14 @@ from visexp.outputs import JobOutputs
 from visexp.tasks.common import Result, start
 
 
+def picture_file(cfg: DictConfig) -> str | None:
+    """The image file the task looks at: `image`, or `init.path` with init=image; None otherwise."""
+    return cfg.image if cfg.image is not None else cfg.init.get("path")
+
+
 def signed_picture(attribution: torch.Tensor) -> torch.Tensor:
-    """The signed attribution (C, H, W) as RGB pixels: grey at zero; per channel for RGB inputs,
-    red for positive and blue for negative for grey ones."""
+    """The signed attribution (C, H, W) as RGB pixels: per channel around grey for RGB inputs;
+    for grey inputs white at zero, red for positive and blue for negative."""
     scale = attribution.abs().max().clamp_min(1e-12)
     if attribution.shape[0] == 3:
         return attribution / (2 * scale) + 0.5
@@ -43,6 +48,11 @@ class Saliency:
             raise VisexpError(f"unknown method {cfg.method!r}: choose from {', '.join(METHODS)}")
         self.method = cfg.method
         self.model = model
+        if cfg.image is None and picture_file(cfg) is None and not str(cfg.init.get("_target_", "")).endswith("DatasetStart"):
+            raise VisexpError(
+                f"task={cfg.task.name} explains a picture: give image=PATH (or init=dataset / init=image), "
+                "not a blank or noise start"
+            )
         begin = start(cfg, model)
         self.inputs = begin.base + begin.offset
         self.target = None if cfg.target is None else model.check_target(cfg.target)
