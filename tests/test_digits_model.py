@@ -37,8 +37,11 @@ def test_training_is_deterministic():
 
 
 @pytest.mark.slow
-def test_retraining_reproduces_the_shipped_weights():
-    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_digits.py"), "--check"], capture_output=True, text=True)
+@pytest.mark.parametrize("name", ["digits", "canvas"])
+def test_retraining_reproduces_the_shipped_weights(name):
+    """Both bundled models: their training scripts give the shipped weights bit for bit."""
+    script = ROOT / "scripts" / f"train_{name}.py"
+    check = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "identical to the shipped weights" in check.stdout
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visexp.digits import CLASSES, load_split
+from visexp.digits import CLASSES, conv_relu, load_split
 
 SIZE = 64
 """Side of a canvas, in pixels."""
@@ -71,16 +71,9 @@ class CanvasNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-            nn.Conv2d(64, 64, 3, padding=2, dilation=2),
-            nn.ReLU(inplace=True),
+            *conv_relu(1, 16), *conv_relu(16, 32), nn.MaxPool2d(2),
+            *conv_relu(32, 64), nn.MaxPool2d(2),
+            *conv_relu(64, 64, padding=2, dilation=2),
             nn.Conv2d(64, len(CLASSES), 1),
         )
 

@@ -46,6 +46,12 @@ def load_split(split: str) -> DigitsData:
     return DigitsData(images=images[chosen].clamp(0.0, 1.0), labels=labels[chosen])
 
 
+def conv_relu(inputs: int, outputs: int, padding: int = 1, dilation: int = 1) -> list[nn.Module]:
+    """A 3x3 convolution and its in-place ReLU, as two entries of an nn.Sequential (so layer
+    numbers stay `features.0`, `features.2`, ... as in torchvision's VGG)."""
+    return [nn.Conv2d(inputs, outputs, 3, padding=padding, dilation=dilation), nn.ReLU(inplace=True)]
+
+
 class DigitsNet(nn.Module):
     """Three conv blocks and a two-layer classifier; layer names follow torchvision's VGG.
 
@@ -56,17 +62,9 @@ class DigitsNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-            nn.Conv2d(64, 64, 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
+            *conv_relu(1, 16), *conv_relu(16, 32), nn.MaxPool2d(2),
+            *conv_relu(32, 64), nn.MaxPool2d(2),
+            *conv_relu(64, 64), nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
