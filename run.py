@@ -4,6 +4,7 @@ Thin by design: Hydra composes conf/, `visexp.runner.run` does the work, so test
 `run(cfg)` directly. Mistakes the user can fix end in one `error: ...` line and exit status 2.
 """
 
+import signal
 import sys
 from pathlib import Path
 
@@ -31,7 +32,14 @@ def main(cfg: DictConfig) -> None:
             fail(error)
 
 
+def stop_on_signal(number: int, frame: object) -> None:
+    """SIGTERM (kill, a scheduler's preemption) ends the job as Ctrl-C does: its W&B run is
+    closed as failed and its half-written outputs are dropped, instead of dying mid-write."""
+    raise SystemExit(128 + number)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, stop_on_signal)
     sys.argv[1:] = multirun_flag_first(sys.argv[1:])
     try:
         check_choices(sys.argv[1:], CONF)

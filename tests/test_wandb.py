@@ -1,7 +1,9 @@
 """W&B for real, offline: each job is a run with its config, curves, summary and final image."""
 
+import json
+
 import pytest
-from conftest import wandb_records
+from conftest import run_cli, wandb_records
 
 from visexp.errors import VisexpError
 from visexp.runner import run
@@ -47,3 +49,21 @@ def test_feature_task_logs_its_grid_and_summary(make_cfg, tmp_path, offline_env)
         summary.update(update.get("update", {}))
     assert summary["task"] == "features" and summary["layer"] == "features.0"
     assert summary["features._type"] == "image-file" and summary["input._type"] == "image-file"
+
+
+def test_sweep_is_one_group_and_a_failed_point_closes_its_run_as_failed(tmp_path, offline_env):
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", "model=digits", "target=3,42", "steps=10", f"hydra.sweep.dir={sweep}"], offline_env)
+    assert result.returncode == 1  # the sweep went on past the failed point, then says so
+    assert json.loads((sweep / "0" / "metrics.json").read_text())["target"] == 3
+    runs = {job: wandb_records(sweep / job) for job in ("0", "1")}
+    for job, target in (("0", 3), ("1", 42)):
+        [started] = _kinds(runs[job], "run")
+        assert started["run_group"] == str(sweep) and started["job_type"] == "visualise"
+        assert started["display_name"] == f"model=digits,steps=10,target={target}"
+    assert _kinds(runs["0"], "exit")[0].get("exit_code", 0) == 0
+    assert _kinds(runs["1"], "exit")[0]["exit_code"] == 1
+    summary = {}
+    for update in _kinds(runs["1"], "summary"):
+        summary.update(update.get("update", {}))
+    assert summary["error"] == "target 42 is out of range for model digits: it has 10 classes, 0-9"

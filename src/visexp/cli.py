@@ -54,10 +54,28 @@ def known_keys(conf_dir: Path) -> set[str]:
     return keys - {"defaults", "hydra"}
 
 
+CHECKED_HYDRA_GROUPS = ("hydra/launcher",)
+"""Hydra's own groups whose options are checked here (the others are left to Hydra)."""
+
+
+def group_options(group: str, conf_dir: Path) -> list[str]:
+    """The options of a config group: its files in conf/ and, for Hydra's own groups, the
+    configs that Hydra and the installed plugins register (hydra/launcher=joblib, ...)."""
+    options = {path.stem for path in (conf_dir / group).glob("*.yaml")}
+    if group.startswith("hydra/"):
+        from hydra.core.config_store import ConfigStore
+        from hydra.core.plugins import Plugins
+
+        Plugins.instance()  # imports the installed plugins, which register their configs
+        options |= {name.removesuffix(".yaml") for name in ConfigStore.instance().list(group)}
+    return sorted(options)
+
+
 def check_choices(arguments: list[str], conf_dir: Path) -> None:
     """Raise VisexpError for an override of a key the config does not have, or of an option
-    its config group does not have. Keys added with `+` and Hydra's own are left to Hydra."""
-    groups = sorted(path.name for path in conf_dir.iterdir() if path.is_dir())
+    its config group does not have (the launcher included). Keys added with `+` and Hydra's
+    other settings are left to Hydra."""
+    groups = sorted(path.name for path in conf_dir.iterdir() if path.is_dir() and path.name != "hydra")
     keys = sorted(known_keys(conf_dir) | set(groups))
     for argument in arguments:
         if argument.startswith(("-", "+", "~")) or "=" not in argument:
@@ -71,9 +89,9 @@ def check_choices(arguments: list[str], conf_dir: Path) -> None:
             close = difflib.get_close_matches(top, keys, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
             raise VisexpError(f"unknown key {top!r}: {hint}(keys: {', '.join(keys)}; add a new one with +{argument})")
-        if key not in groups:
+        if key not in groups and key not in CHECKED_HYDRA_GROUPS:
             continue
-        options = sorted(path.stem for path in (conf_dir / key).glob("*.yaml"))
+        options = group_options(key, conf_dir)
         for value in values:
             if value not in options:
                 raise VisexpError(f"unknown {key} {value!r}: choose from {', '.join(options)}")

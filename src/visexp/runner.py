@@ -6,20 +6,24 @@ directly with a composed config and a temporary output folder.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from visexp.build import build
 from visexp.errors import VisexpError
 from visexp.models import VisionModel
 from visexp.outputs import METRICS, JobOutputs, clear_results
+from visexp.provenance import provenance, set_deterministic
+from visexp.resume import completed, job_overrides
 from visexp.tasks import make_task
 from visexp.tasks.common import Result
-from visexp.tracking import Tracker
+from visexp.tracking import Tracker, run_labels
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,14 +49,20 @@ def check_config(cfg: DictConfig) -> None:
             raise VisexpError(f"{key} must be a positive integer, not {cfg[key]!r}")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
         raise VisexpError(f"seed must be an integer, not {cfg.seed!r}")
-    if not isinstance(cfg.clamp, bool):
-        raise VisexpError(f"clamp must be true or false, not {cfg.clamp!r}")
+    for key in ("clamp", "resume", "deterministic"):
+        if not isinstance(cfg[key], bool):
+            raise VisexpError(f"{key} must be true or false, not {cfg[key]!r}")
     if isinstance(cfg["lambda"], bool) or not isinstance(cfg["lambda"], (int, float)) or not cfg["lambda"] >= 0:
         raise VisexpError(f"lambda must be a non-negative number, not {cfg['lambda']!r}")
 
 
 def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
     """Do the task `cfg` names and write its outputs and metrics.json.
+
+    With `resume=true` a job whose folder already holds a complete result (metrics.json) is
+    skipped and its metrics returned. Every other start removes earlier results first. The W&B
+    run is started before the model is built, so a job that fails for any reason ends as a
+    failed run carrying the error.
 
     Args:
         cfg: a composed config (conf/config.yaml and its groups).
@@ -62,30 +72,39 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
         The metrics, as written to metrics.json.
     """
     if output_dir is None:
-        from hydra.core.hydra_config import HydraConfig
-
         output_dir = Path(HydraConfig.get().runtime.output_dir)
     output_dir = Path(output_dir)
-    clear_results(output_dir)
     check_config(cfg)
+    earlier = completed(output_dir) if cfg.resume else None
+    if earlier is not None:
+        print(f"complete, skipped (resume=true): {output_dir}", file=sys.stderr, flush=True)
+        return earlier
+    clear_results(output_dir)
+    set_deterministic(cfg.deterministic)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
 
-    model: VisionModel = build(cfg.model).to(device)
-    task = make_task(cfg, model)
-    tracker: Tracker = build(cfg.logger, config=OmegaConf.to_container(cfg, resolve=True), directory=output_dir)
+    tracker: Tracker = build(
+        cfg.logger, config=OmegaConf.to_container(cfg, resolve=True), directory=output_dir,
+        labels=run_labels(job_type=cfg.task.name),
+    )
     result = Result(summary={})
     failed = True
     try:
+        model: VisionModel = build(cfg.model).to(device)
+        task = make_task(cfg, model)
         with JobOutputs(output_dir) as outputs:
             began = time.perf_counter()
             result = task.run(outputs, tracker)
             result.summary.update(
                 task=cfg.task.name, model=model.name, seconds=round(time.perf_counter() - began, 3),
-                seed=cfg.seed, device=str(device),
+                overrides=job_overrides(), **provenance(cfg.seed, device, cfg.deterministic),
             )
             outputs.save_json(METRICS, result.summary)
         failed = False
+    except BaseException as error:
+        result = Result(summary={"error": str(error) or type(error).__name__})
+        raise
     finally:
         animations = {name: output_dir / file for name, file in result.animations.items()} if not failed else {}
         tracker.finish(result.summary, result.images, animations, failed=failed)

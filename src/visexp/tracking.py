@@ -8,9 +8,12 @@ the job fails, so one failed job never leaves a dangling run.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from PIL import Image
 
 from visexp.errors import VisexpError
@@ -30,7 +33,9 @@ class Tracker(Protocol):
 class NoTracker:
     """Tracks nothing (`logger=none`)."""
 
-    def __init__(self, config: dict[str, Any] | None = None, directory: Path | None = None) -> None:
+    def __init__(
+        self, config: dict[str, Any] | None = None, directory: Path | None = None, labels: RunLabels | None = None
+    ) -> None:
         """Takes, and ignores, what every tracker is built with."""
 
     def __call__(self, snapshot: Snapshot) -> None:
@@ -40,6 +45,27 @@ class NoTracker:
         self, summary: dict[str, Any], images: dict[str, Image.Image], animations: dict[str, Path], failed: bool
     ) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class RunLabels:
+    """How a job's run is filed in W&B: all jobs of one sweep share `group`, `name` says which
+    point of the sweep it is, `job_type` which task it did. None leaves the choice to W&B."""
+
+    group: str | None = None
+    name: str | None = None
+    job_type: str | None = None
+
+
+def run_labels(job_type: str) -> RunLabels:
+    """Labels from Hydra's job: in a multirun the sweep folder is the group, so a sweep reads as
+    one table in W&B (and a resumed sweep joins its own group); the job's overrides
+    (`lambda=0.001,target=3`) are the name."""
+    if not HydraConfig.initialized():
+        return RunLabels(job_type=job_type)
+    hydra = HydraConfig.get()
+    group = hydra.sweep.dir if hydra.mode == RunMode.MULTIRUN else None
+    return RunLabels(group=group, name=hydra.job.override_dirname or None, job_type=job_type)
 
 
 def choose_mode(mode: str | None) -> tuple[str, str | None]:
@@ -73,10 +99,14 @@ class WandbTracker:
         directory: Path,
         name: str | None = None,
         group: str | None = None,
+        job_type: str | None = None,
         tags: list[str] | None = None,
+        labels: RunLabels | None = None,
     ) -> None:
+        """`name`, `group` and `job_type` set in the config win over the `labels` from Hydra."""
         import wandb
 
+        labels = labels or RunLabels()
         self._wandb = wandb
         resolved_mode, notice = choose_mode(mode)
         if notice:
@@ -87,8 +117,9 @@ class WandbTracker:
             mode=resolved_mode,
             config=config,
             dir=str(directory),
-            name=name,
-            group=group,
+            name=name or labels.name,
+            group=group or labels.group,
+            job_type=job_type or labels.job_type,
             tags=tags,
             reinit="create_new",
             settings=wandb.Settings(console="off", silent=True),
@@ -104,12 +135,13 @@ class WandbTracker:
     def finish(
         self, summary: dict[str, Any], images: dict[str, Image.Image], animations: dict[str, Path], failed: bool
     ) -> None:
-        """Log the final images and animations (GIF files) and the summary; close the run."""
+        """Log the final images and animations (GIF files) and the summary (a failed job's: its
+        error); close the run, as failed if it did."""
         try:
             if not failed:
                 media = {name: self._wandb.Image(image) for name, image in images.items()}
                 media.update({name: self._wandb.Video(str(path), format="gif") for name, path in animations.items()})
                 self.run.log(media)
-                self.run.summary.update(summary)
+            self.run.summary.update(summary)
         finally:
             self.run.finish(exit_code=1 if failed else 0)
