@@ -6,6 +6,7 @@ Thin by design: Hydra composes conf/, `visexp.runner.run` does the work, so test
 
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
@@ -24,18 +25,23 @@ CONF = Path(__file__).resolve().parent / "conf"
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except VisexpError as error:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            # The sweep goes on; the job has no metrics.json and is reported when the sweep ends.
-            print(f"error in job {HydraConfig.get().job.num}: {error}", file=sys.stderr, flush=True)
-        else:
-            fail(error)
+    except Exception as error:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            if isinstance(error, VisexpError):
+                fail(error)
+            raise
+        # The sweep goes on; the job has no metrics.json and is reported when the sweep ends.
+        # An error that is not a mistake in the input (a bug, CUDA out of memory) shows where.
+        if not isinstance(error, VisexpError):
+            traceback.print_exc()
+        print(f"error in job {HydraConfig.get().job.num}: {error}", file=sys.stderr, flush=True)
 
 
 def stop_on_signal(number: int, frame: object) -> None:
-    """SIGTERM (kill, a scheduler's preemption) ends the job as Ctrl-C does: its W&B run is
-    closed as failed and its half-written outputs are dropped, instead of dying mid-write."""
-    raise SystemExit(128 + number)
+    """SIGTERM (kill) ends the running job as Ctrl-C does: its W&B run is closed as failed and
+    its half-written outputs are dropped, instead of the process dying mid-write. (The default
+    launcher's jobs run in this process; the other launchers' workers have their own handling.)"""
+    raise SystemExit(f"stopped by {signal.Signals(number).name}")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,37 @@ def test_a_failing_point_does_not_stop_the_sweep_but_fails_the_command(tmp_path,
     assert (sweep / "grid.png").is_file()
 
 
+OUT_OF_MEMORY = """
+import torch
+from visexp.tasks.visualise import Visualise
+
+ordinary_run = Visualise.run
+
+
+def run(self, outputs, observer):
+    if self.cfg.target == 2:
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+    return ordinary_run(self, outputs, observer)
+
+
+Visualise.run = run
+"""
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_an_unexpected_error_in_one_point_does_not_stop_the_sweep(tmp_path, offline_env, launcher):
+    """Not a mistake in the input: its traceback is shown, and the sweep goes on as for one."""
+    (tmp_path / "sitecustomize.py").write_text(OUT_OF_MEMORY)  # loaded by every process
+    env = {**offline_env, "PYTHONPATH": str(tmp_path)}
+    sweep = tmp_path / "sweep"
+    args = ["-m", "model=digits", "target=2,4", "steps=5", "logger=none", f"hydra/launcher={launcher}", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(args, env)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "error in job 0: CUDA out of memory (simulated)" in result.stderr
+    assert "1 of 2 jobs failed" in result.stderr and (sweep / "grid.png").is_file()
+    assert json.loads((sweep / "1" / "metrics.json").read_text())["target"] == 4
+
+
 def test_a_sweep_rerun_into_the_same_folder_does_not_pass_off_old_results(tmp_path, offline_env):
     sweep = tmp_path / "sweep"
     first = run_cli(["-m", "model=digits", "target=3,4", "steps=5", "logger=none", f"hydra.sweep.dir={sweep}"], offline_env)

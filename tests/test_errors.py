@@ -59,6 +59,8 @@ MORE_BAD_INPUTS = [
     (["log_every=0"], "log_every must be a positive integer, not 0"),
     (["seed=abc"], "seed must be an integer, not 'abc'"),
     (["clamp=abc"], "clamp must be true or false, not 'abc'"),
+    (["resume=yes"], "resume must be true or false, not 'yes'"),
+    (["threads=0"], "threads must be a positive integer, not 0"),
     (["optim.lr=-1"], "cannot make optimiser torch.optim.Adam: Invalid learning rate: -1"),
     (["optim=sgd", "optim._target_=torch.optim.Adam"], "cannot make optimiser torch.optim.Adam"),
     (["optim._target_=torch.optim.RMSProp"], "cannot build torch.optim.RMSProp"),

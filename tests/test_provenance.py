@@ -32,6 +32,16 @@ def test_cpu_runs_repeat_bit_for_bit_for_the_same_seed(make_cfg, tmp_path):
     assert picture(4, "c") != first  # the seed does decide the noise start
 
 
+def test_threads_are_pinned_per_job_and_restored_after(make_cfg, tmp_path):
+    before = torch.get_num_threads()
+    try:
+        assert run(make_cfg("model=digits", "steps=2", "threads=1"), tmp_path / "one")["threads"] == 1
+        assert torch.get_num_threads() == 1
+        assert run(make_cfg("model=digits", "steps=2"), tmp_path / "default")["threads"] == before
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_deterministic_switch_sets_and_clears_torchs_flags(make_cfg, tmp_path):
     try:
         metrics = run(make_cfg("model=digits", "steps=2", "deterministic=true"), tmp_path / "on")

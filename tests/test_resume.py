@@ -8,6 +8,8 @@ import time
 
 from conftest import ROOT, run_cli
 
+from visexp.runner import run
+
 SWEEP = ["-m", "model=digits", "target=0,1,2,3", "steps=60", "logger=none"]
 
 
@@ -64,3 +66,14 @@ def test_resume_refuses_another_config_and_reruns_folders_of_other_points(tmp_pa
     for job in "0123":
         metrics = json.loads((sweep / job / "metrics.json").read_text())
         assert [metrics["seed"], metrics["target"]] == [int(job) // 2, int(job) % 2]
+
+
+def test_a_result_made_by_another_config_is_not_skipped(make_cfg, tmp_path, capsys):
+    """What a sweep's record cannot show (an option file edited between the runs, here the noise
+    scale) still reaches each job's config, and its fingerprint in metrics.json."""
+    first = run(make_cfg("model=digits", "init=noise", "steps=3"), tmp_path)
+    skipped = run(make_cfg("model=digits", "init=noise", "steps=3", "resume=true", "logger=wandb", "logger.mode=disabled"), tmp_path)
+    assert skipped == first and "complete, skipped" in capsys.readouterr().err
+    again = run(make_cfg("model=digits", "init=noise", "init.scale=0.9", "steps=3", "resume=true"), tmp_path)
+    assert "holds a result of another config" in capsys.readouterr().err
+    assert again["config"] != first["config"] and again["start_score"] != first["start_score"]

@@ -60,12 +60,14 @@ def check_launcher(config: DictConfig) -> None:
 def check_resume(config: DictConfig, sweep_dir: Path) -> None:
     """With resume=true, refuse a folder made by a different config, naming the keys that differ;
     without it, say that an earlier sweep's results in the folder will be redone."""
+    if not isinstance(config.get("resume"), bool):
+        raise VisexpError(f"resume must be true or false, not {config.get('resume')!r}")
     earlier = earlier_sweep(sweep_dir)
     if earlier is None:
-        if config.get("resume"):
+        if config.resume:
             print(f"resume=true: no earlier sweep in {sweep_dir}, running every job", file=sys.stderr)
         return
-    if not config.get("resume"):
+    if not config.resume:
         print(f"{sweep_dir} holds an earlier sweep: its jobs are redone (resume=true keeps the complete ones)",
               file=sys.stderr)
         return
@@ -88,5 +90,7 @@ class SweepChecks(Callback):
             check_resume(config, sweep_dir)
         except VisexpError as error:
             fail(error)
-        print(f"sweep folder: {sweep_dir} (stopped half-way? run the same command with "
-              f"hydra.sweep.dir={sweep_dir} resume=true)", file=sys.stderr, flush=True)
+        hint = "" if config.resume else (
+            f" (stopped half-way? run the same command with hydra.sweep.dir={sweep_dir} resume=true)"
+        )
+        print(f"sweep folder: {sweep_dir}{hint}", file=sys.stderr, flush=True)

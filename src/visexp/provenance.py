@@ -33,8 +33,9 @@ def versions() -> dict[str, str | None]:
 
 @functools.lru_cache(maxsize=1)
 def git_state() -> dict[str, Any]:
-    """The commit of the git checkout visexp is run from, and whether tracked files differ from
-    it (`dirty`); both None when visexp is not run from a checkout (an installed wheel)."""
+    """The commit of the git checkout visexp is run from, and whether its files differ from it
+    (`dirty`: changed or new files, ignored ones aside); both None when visexp is not run from
+    a checkout of its own (an installed copy, even one inside another project's repository)."""
     source = Path(__file__).resolve().parent
 
     def git(*arguments: str) -> str | None:
@@ -46,8 +47,10 @@ def git_state() -> dict[str, Any]:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
+    if git("ls-files", "--error-unmatch", Path(__file__).name) is None:
+        return {"commit": None, "dirty": None}
     commit = git("rev-parse", "HEAD")
-    changes = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    changes = git("status", "--porcelain") if commit else None
     return {"commit": commit, "dirty": None if changes is None else bool(changes)}
 
 

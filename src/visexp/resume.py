@@ -1,14 +1,18 @@
 """Resuming a sweep: which settings of an earlier sweep in the same folder differ from this one's.
 
-A sweep run again into its folder with `resume=true` skips the jobs that are complete: the runner
-finds the job's metrics.json, written last, made for the same overrides. That is only right if
-the folder was made by the same config, so the sweep as a whole is compared first: the composed config (its values as written, before
-interpolation), the command line's overrides and the sweep's parameters, all but Hydra's own
-settings (the launcher may change between the two) and `resume` itself.
+A sweep run again into its folder with `resume=true` skips the jobs that are complete. First the
+sweep as a whole is compared with the one that made the folder, and refused, naming the keys, if
+they differ: the composed config (values as written, before interpolation), the command line's
+overrides and the sweep's parameters, all but what cannot change a result (Hydra's own settings,
+so the launcher may change; the logger; `resume` itself). Then each job is skipped only if its
+folder holds a complete result (metrics.json, written last) of the same point, made by the same
+resolved config: the fingerprint in metrics.json also covers what the sweep's record does not
+show, such as an edited option file of a config group.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -22,7 +26,13 @@ from visexp.outputs import METRICS
 MULTIRUN_RECORD = "multirun.yaml"
 """What Hydra writes into a sweep folder when a sweep starts: the sweep's whole config."""
 
-IGNORED = {"resume"}
+IGNORED = {"resume", "logger"}
+"""Top-level keys that cannot change a job's results."""
+
+
+def ignored(key: str) -> bool:
+    """Whether a dotted key or override key (`logger.mode`, `+resume`) is one of IGNORED."""
+    return key.lstrip("+~").split(".")[0].split("/")[0] in IGNORED
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -47,7 +57,7 @@ def sweep_settings(config: DictConfig) -> dict[str, str]:
             settings[key] = value
     for key, value in (hydra.get("sweeper", {}).get("params") or {}).items():
         settings[f"hydra.sweeper.params.{key}"] = str(value)
-    return {key: value for key, value in settings.items() if key.split(".")[0] not in IGNORED}
+    return {key: value for key, value in settings.items() if not ignored(key.removeprefix("hydra.sweeper.params."))}
 
 
 def differences(earlier: DictConfig, now: DictConfig) -> list[str]:
@@ -68,22 +78,33 @@ def earlier_sweep(sweep_dir: Path) -> DictConfig | None:
 
 
 def job_overrides() -> list[str] | None:
-    """This job's command-line overrides, sorted, `resume` left out (None outside Hydra): what
-    tells one point of a sweep from another, whatever order they were typed in."""
+    """This job's command-line overrides, sorted, those of IGNORED keys left out (None outside
+    Hydra): what tells one point of a sweep from another, whatever order they were typed in."""
     if not HydraConfig.initialized():
         return None
-    return sorted(item for item in HydraConfig.get().overrides.task if item.split("=")[0] not in IGNORED)
+    return sorted(item for item in HydraConfig.get().overrides.task if not ignored(item.partition("=")[0]))
 
 
-def completed(output_dir: Path) -> dict[str, Any] | None:
-    """The metrics of a complete earlier result in `output_dir` for this same point of the sweep,
-    or None when the job has to run (nothing complete there, or another point's result)."""
+def fingerprint(cfg: DictConfig) -> str:
+    """A hash of the job's resolved config, IGNORED keys left out: equal for equal results."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    kept = {key: value for key, value in resolved.items() if not ignored(str(key))}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def completed(output_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
+    """The metrics of a complete earlier result in `output_dir` of this same point made by this
+    same config, or None when the job has to run (nothing complete there, another point's
+    result, or one made by a config that has changed since)."""
     metrics_file = Path(output_dir) / METRICS
     if not metrics_file.is_file():
         return None
     metrics = json.loads(metrics_file.read_text())
     if metrics.get("overrides") != job_overrides():
-        print(f"{output_dir} holds the result of other overrides ({' '.join(metrics.get('overrides') or [])}): "
-              "running this job again", file=sys.stderr, flush=True)
-        return None
-    return metrics
+        reason = f"the result of other overrides ({' '.join(metrics.get('overrides') or [])})"
+    elif metrics.get("config") != fingerprint(cfg):
+        reason = "a result of another config (an option file changed since?)"
+    else:
+        return metrics
+    print(f"{output_dir} holds {reason}: running this job again", file=sys.stderr, flush=True)
+    return None

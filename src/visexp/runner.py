@@ -20,10 +20,14 @@ from visexp.errors import VisexpError
 from visexp.models import VisionModel
 from visexp.outputs import METRICS, JobOutputs, clear_results
 from visexp.provenance import provenance, set_deterministic
-from visexp.resume import completed, job_overrides
+from visexp.resume import completed, fingerprint, job_overrides
 from visexp.tasks import make_task
 from visexp.tasks.common import Result
 from visexp.tracking import Tracker, run_labels
+
+STARTING_THREADS = torch.get_num_threads()
+"""torch's thread count when this process started (after any limit its launcher set): what a
+job with `threads=null` gets, also after an earlier job in the same process set its own."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -44,7 +48,7 @@ def check_config(cfg: DictConfig) -> None:
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise VisexpError(f"missing value for {', '.join(missing)}: set it on the command line, e.g. {missing[0]}=...")
-    for key in ("steps", "log_every"):
+    for key in ("steps", "log_every") if cfg.threads is None else ("steps", "log_every", "threads"):
         if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] <= 0:
             raise VisexpError(f"{key} must be a positive integer, not {cfg[key]!r}")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
@@ -75,12 +79,13 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
         output_dir = Path(HydraConfig.get().runtime.output_dir)
     output_dir = Path(output_dir)
     check_config(cfg)
-    earlier = completed(output_dir) if cfg.resume else None
+    earlier = completed(output_dir, cfg) if cfg.resume else None
     if earlier is not None:
         print(f"complete, skipped (resume=true): {output_dir}", file=sys.stderr, flush=True)
         return earlier
     clear_results(output_dir)
     set_deterministic(cfg.deterministic)
+    torch.set_num_threads(cfg.threads or STARTING_THREADS)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
 
@@ -98,12 +103,14 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
             result = task.run(outputs, tracker)
             result.summary.update(
                 task=cfg.task.name, model=model.name, seconds=round(time.perf_counter() - began, 3),
-                overrides=job_overrides(), **provenance(cfg.seed, device, cfg.deterministic),
+                overrides=job_overrides(), config=fingerprint(cfg),
+                **provenance(cfg.seed, device, cfg.deterministic),
             )
             outputs.save_json(METRICS, result.summary)
         failed = False
     except BaseException as error:
-        result = Result(summary={"error": str(error) or type(error).__name__})
+        failure = {"error": str(error) or type(error).__name__}
+        result = Result(summary={**failure, **provenance(cfg.seed, device, cfg.deterministic)})
         raise
     finally:
         animations = {name: output_dir / file for name, file in result.animations.items()} if not failed else {}

@@ -18,6 +18,7 @@ from PIL import Image
 
 from visexp.errors import VisexpError
 from visexp.optimise import Snapshot
+from visexp.resume import job_overrides
 
 MODES = ("online", "offline", "disabled")
 
@@ -57,15 +58,21 @@ class RunLabels:
     job_type: str | None = None
 
 
+MAX_GROUP = 128
+"""The longest group name W&B takes."""
+
+
 def run_labels(job_type: str) -> RunLabels:
-    """Labels from Hydra's job: in a multirun the sweep folder is the group, so a sweep reads as
-    one table in W&B (and a resumed sweep joins its own group); the job's overrides
-    (`lambda=0.001,target=3`) are the name."""
-    if not HydraConfig.initialized():
+    """Labels from Hydra's job: in a multirun the sweep folder (as an absolute path, its last
+    MAX_GROUP characters) is the group, so a sweep reads as one table in W&B and a resumed sweep
+    joins its own group; the job's overrides (`lambda=0.001,target=3`, without those that do not
+    change results, such as `resume`) are the name."""
+    overrides = job_overrides()
+    if overrides is None:
         return RunLabels(job_type=job_type)
     hydra = HydraConfig.get()
-    group = hydra.sweep.dir if hydra.mode == RunMode.MULTIRUN else None
-    return RunLabels(group=group, name=hydra.job.override_dirname or None, job_type=job_type)
+    group = str(Path(hydra.sweep.dir).resolve())[-MAX_GROUP:] if hydra.mode == RunMode.MULTIRUN else None
+    return RunLabels(group=group, name=",".join(overrides) or None, job_type=job_type)
 
 
 def choose_mode(mode: str | None) -> tuple[str, str | None]:
