@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from PIL import Image
 
 from visexp.grids import tile_grid
 from visexp.outputs import METRICS
+from visexp.resume import ignored
 
 TILE = 160
 """Short side of each picture in the grid, in pixels (small images are enlarged to it)."""
@@ -53,9 +56,11 @@ def short(override: str) -> str:
 
 def captions(jobs: list[Job], leave_out: str | None = None) -> tuple[list[str], str]:
     """Each job's own overrides (and its target probability, if any), and those shared by all
-    jobs, shown once as a title; overrides of key `leave_out` are not shown."""
+    jobs, shown once as a title; overrides of key `leave_out`, and of keys that cannot change a
+    result (`resume`, `logger`), are not shown."""
     def shown(job: Job) -> list[str]:
-        return [item for item in job.overrides if leave_out is None or not item.startswith(f"{leave_out}=")]
+        return [item for item in job.overrides if not ignored(item.partition("=")[0])
+                and (leave_out is None or not item.startswith(f"{leave_out}="))]
 
     shared = set.intersection(*(set(shown(job)) for job in jobs)) if jobs else set()
     own = []
@@ -78,9 +83,14 @@ def make_grid(jobs: list[Job]) -> Image.Image:
     return tile_grid(pictures, labels, title, side=TILE)
 
 
-def saliency_figure(jobs: list[Job]) -> Image.Image:
+Captioner = Callable[[list[Job]], tuple[list[str], str]]
+"""Captions of jobs, one each, and a title for them all (as `captions` gives)."""
+
+
+def saliency_figure(jobs: list[Job], caption: Captioner | None = None) -> Image.Image:
     """Complete saliency jobs laid out like the paper's Figure 2: the images in the top row, one
-    row of saliency maps per method below, one column per image (its overrides as caption)."""
+    row of saliency maps per method below, one column per image. `caption` captions the columns
+    (given one job of each) and gives the title; by default the overrides that set them apart."""
     done = [job for job in jobs if job.complete]
     metrics = [json.loads((job.folder / METRICS).read_text()) for job in done]
     methods = sorted({m["method"] for m in metrics}, key=["gradient", "guided", "deconvnet"].index)
@@ -88,7 +98,8 @@ def saliency_figure(jobs: list[Job]) -> Image.Image:
     for job, m in zip(done, metrics):
         key = tuple(item for item in job.overrides if not item.startswith("method="))
         columns.setdefault(key, {})[m["method"]] = job
-    labels, title = captions([next(iter(column.values())) for column in columns.values()], leave_out="method")
+    caption = caption or partial(captions, leave_out="method")
+    labels, title = caption([next(iter(column.values())) for column in columns.values()])
     pictures, names = [], []
     for row in ["input", *methods]:
         for label, column in zip(labels, columns.values()):
