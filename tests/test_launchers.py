@@ -54,6 +54,14 @@ def test_unknown_launcher_is_one_line(offline_env):
     assert error == "error: unknown hydra/launcher 'slurm': choose from basic, joblib, submitit_local, submitit_slurm"
 
 
+@pytest.mark.parametrize("args, expected", [
+    (["hydra.launcher.n_jobs=4"], "error: hydra/launcher=basic has no setting 'n_jobs': it is a setting of hydra/launcher=joblib"),
+    (["hydra/launcher=joblib", "hydra.launcher.njobs=4"], "error: hydra/launcher=joblib has no setting 'njobs': did you mean n_jobs?"),
+])
+def test_a_setting_the_launcher_does_not_have_is_one_line(offline_env, args, expected):
+    assert one_error_line(run_cli([*SWEEP, *args], offline_env)).startswith(expected)
+
+
 def test_slurm_launcher_without_a_partition_is_one_line(tmp_path, offline_env):
     error = one_error_line(run_cli([*SWEEP, "hydra/launcher=submitit_slurm", f"hydra.sweep.dir={tmp_path}"], offline_env))
     assert "needs hydra.launcher.partition=NAME" in error

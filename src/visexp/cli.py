@@ -95,6 +95,34 @@ def check_choices(arguments: list[str], conf_dir: Path) -> None:
         for value in values:
             if value not in options:
                 raise VisexpError(f"unknown {key} {value!r}: choose from {', '.join(options)}")
+    check_launcher_settings(arguments, conf_dir)
+
+
+def check_launcher_settings(arguments: list[str], conf_dir: Path) -> None:
+    """Raise VisexpError for a `hydra.launcher.KEY=...` setting that the chosen launcher (one of
+    conf/hydra/launcher/) does not have, naming the launchers that do: `hydra.launcher.n_jobs=4`
+    without `hydra/launcher=joblib` would otherwise get a screen of Hydra's messages."""
+    chosen = "basic"
+    for argument in arguments:
+        if argument.startswith("hydra/launcher="):
+            chosen = argument.partition("=")[2]
+    launchers = {path.stem: set(OmegaConf.load(path)) for path in (conf_dir / "hydra" / "launcher").glob("*.yaml")}
+    if chosen not in launchers:
+        return
+    for argument in arguments:
+        key = argument.partition("=")[0]
+        if not key.startswith("hydra.launcher.") or "=" not in argument:
+            continue
+        setting = key.removeprefix("hydra.launcher.").split(".")[0]
+        if setting not in launchers[chosen]:
+            owners = sorted(name for name, settings in launchers.items() if setting in settings)
+            own = sorted(launchers[chosen] - {"_target_"})
+            close = difflib.get_close_matches(setting, own, n=1)
+            if owners:
+                hint = f"it is a setting of {' and '.join(f'hydra/launcher={name}' for name in owners)}"
+            else:
+                hint = f"{f'did you mean {close[0]}? ' if close else ''}(settings: {', '.join(own) or 'none'})"
+            raise VisexpError(f"hydra/launcher={chosen} has no setting {setting!r}: {hint}")
 
 
 def fail(error: VisexpError, code: int = 2) -> None:
