@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 import torchvision
 from conftest import CONF, ROOT
 from hydra import compose, initialize_config_dir
@@ -16,6 +17,7 @@ from visexp import figures
 from visexp.digits import load_split
 from visexp.grids import GAP
 from visexp.images import enlarge
+from visexp.models import weights_file
 from visexp.sweep import TILE, find_jobs
 
 PAPER_FIGURE1 = [
@@ -178,3 +180,46 @@ def test_an_unknown_figure_is_named_in_one_line(capsys):
 )
 def test_the_sweep_folder_is_the_presets_unless_overridden(overrides, expected):
     assert figures.sweep_dir("figure1_digits", overrides, ROOT) == ROOT / expected
+
+
+@pytest.fixture
+def googlenet_in_the_cache(offline_env):
+    """GoogLeNet weights where torchvision looks for the pretrained ones (random, as no download
+    is possible here): the ImageNet presets run exactly as on a machine that has the real ones."""
+    googlenet = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False)
+    cache = weights_file(torchvision.models.GoogLeNet_Weights.DEFAULT)
+    cache.parent.mkdir(parents=True)
+    torch.save(googlenet.state_dict(), cache)
+    return offline_env
+
+
+@pytest.mark.slow
+def test_figure1_imagenet_lays_out_the_papers_twelve_classes(tmp_path, googlenet_in_the_cache):
+    sweep, output = tmp_path / "sweep", tmp_path / "figure1.png"
+    result = figure_script(1, "imagenet", "steps=1", "logger=none", f"hydra.sweep.dir={sweep}", "--output", str(output),
+                           env=googlenet_in_the_cache)
+    assert result.returncode == 0, result.stderr
+    jobs = find_jobs(sweep)
+    assert [json.loads((job.folder / "metrics.json").read_text())["target_name"] for job in jobs] == PAPER_FIGURE1
+    with Image.open(output) as figure:
+        figure.load()
+    for number, job in enumerate(jobs):  # three to a row, in the paper's order
+        with Image.open(job.folder / "image.png") as picture:
+            assert columns_of(figure, enlarge(picture.convert("RGB"), TILE)) == {number % 3}
+
+
+@pytest.mark.slow
+def test_figure2_imagenet_runs_on_an_imagefolder(tmp_path, googlenet_in_the_cache):
+    data = tmp_path / "val"
+    for number, name in enumerate(("n01440764", "n01443537")):
+        (data / name).mkdir(parents=True)
+        Image.fromarray(np.full((240, 320, 3), 60 * number + 40, dtype=np.uint8)).save(data / name / "a.png")
+    sweep, output = tmp_path / "sweep", tmp_path / "figure2.png"
+    result = figure_script(2, "imagenet", f"init.data={data}", "init.index=0,1", "logger=none",
+                           f"hydra.sweep.dir={sweep}", "--output", str(output), env=googlenet_in_the_cache)
+    assert result.returncode == 0, result.stderr
+    jobs = find_jobs(sweep)
+    assert len(jobs) == 2 and output.is_file()
+    for column, job in enumerate(jobs):
+        with Image.open(job.folder / "saliency.png") as picture, Image.open(output) as figure:
+            assert columns_of(figure, enlarge(picture.convert("RGB"), TILE)) == {column}
