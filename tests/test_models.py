@@ -13,7 +13,7 @@ from visexp.models import load_checkpoint, load_torchvision, weights_file
 from visexp.optimise import ascend
 from visexp.parameter import ImageParameter
 from visexp.regularisers import L2Penalty
-from visexp.runner import run
+from visexp.runner import load_model, run
 
 IMAGENET = dict(input_size=224, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
 
@@ -138,3 +138,17 @@ def test_default_googlenet_with_random_weights_runs_the_headline_class(make_cfg,
     assert metrics["target"] == 968 and metrics["target_name"] == "cup" and metrics["model"] == "googlenet"
     with Image.open(tmp_path / "image.png") as image:
         assert image.size == (224, 224) and image.mode == "RGB"
+
+
+def test_jobs_in_one_process_reuse_the_model_and_leave_it_unchanged(make_cfg, tmp_path):
+    cpu = torch.device("cpu")
+    model = load_model(make_cfg("model=digits").model, cpu)
+    weights = {name: value.clone() for name, value in model.net.state_dict().items()}
+    run(make_cfg("model=digits", "steps=3"), tmp_path / "visualise")
+    run(make_cfg("model=digits", "task=saliency", "method=guided", "init=dataset"), tmp_path / "saliency")
+    run(make_cfg("model=digits", "task=dream", "objective=layer", "objective.layer=features.5", "octaves=1", "steps=2"),
+        tmp_path / "dream")
+    assert load_model(make_cfg("model=digits", "target=5").model, cpu) is model  # other job knobs: same model
+    assert all(torch.equal(weights[name], value) for name, value in model.net.state_dict().items())
+    assert not any(parameter.requires_grad for parameter in model.net.parameters()) and not model.net.training
+    assert load_model(make_cfg("model=digits", "model.classes=[a,b,c,d,e,f,g,h,i,j]").model, cpu) is not model

@@ -6,6 +6,7 @@ directly with a composed config and a temporary output folder.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,22 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise VisexpError(f"device {name!r} asked for, but this machine has no CUDA GPU: use device=cpu or auto")
     return device
+
+
+_loaded: dict[str, VisionModel] = {}
+"""The model this process built last, by its resolved config and device."""
+
+
+def load_model(model_cfg: DictConfig, device: torch.device) -> VisionModel:
+    """The configured model on `device`, built once per process: the jobs of a sweep run one
+    after another in one process (the default launcher) reuse it while its config stays the
+    same. Only the last one is kept, so a sweep over models does not pile them up. Reuse is
+    safe because models are frozen and no task leaves anything on them."""
+    key = json.dumps(OmegaConf.to_container(model_cfg, resolve=True), sort_keys=True, default=str) + f"@{device}"
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = build(model_cfg).to(device)
+    return _loaded[key]
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -96,7 +113,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
     result = Result(summary={})
     failed = True
     try:
-        model: VisionModel = build(cfg.model).to(device)
+        model = load_model(cfg.model, device)
         task = make_task(cfg, model)
         with JobOutputs(output_dir) as outputs:
             began = time.perf_counter()
