@@ -14,6 +14,7 @@ from visexp.optimise import ascend
 from visexp.parameter import ImageParameter
 from visexp.regularisers import L2Penalty
 from visexp.runner import load_model, run
+from visexp.speed import speed_settings
 
 IMAGENET = dict(input_size=224, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
 
@@ -142,13 +143,14 @@ def test_default_googlenet_with_random_weights_runs_the_headline_class(make_cfg,
 
 def test_jobs_in_one_process_reuse_the_model_and_leave_it_unchanged(make_cfg, tmp_path):
     cpu = torch.device("cpu")
-    model = load_model(make_cfg("model=digits").model, cpu)
+    speed = speed_settings(make_cfg().speed, cpu)  # what the jobs run with
+    model = load_model(make_cfg("model=digits").model, cpu, speed)
     weights = {name: value.clone() for name, value in model.net.state_dict().items()}
     run(make_cfg("model=digits", "steps=3"), tmp_path / "visualise")
     run(make_cfg("model=digits", "task=saliency", "method=guided", "init=dataset"), tmp_path / "saliency")
     run(make_cfg("model=digits", "task=dream", "objective=layer", "objective.layer=features.5", "octaves=1", "steps=2"),
         tmp_path / "dream")
-    assert load_model(make_cfg("model=digits", "target=5").model, cpu) is model  # other job knobs: same model
+    assert load_model(make_cfg("model=digits", "target=5").model, cpu, speed) is model  # other job knobs: same model
     assert all(torch.equal(weights[name], value) for name, value in model.net.state_dict().items())
     assert not any(parameter.requires_grad for parameter in model.net.parameters()) and not model.net.training
-    assert load_model(make_cfg("model=digits", "model.classes=[a,b,c,d,e,f,g,h,i,j]").model, cpu) is not model
+    assert load_model(make_cfg("model=digits", "model.classes=[a,b,c,d,e,f,g,h,i,j]").model, cpu, speed) is not model

@@ -13,7 +13,8 @@ import os
 import pickle
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlparse
@@ -24,6 +25,7 @@ from torch import nn
 from torchvision.models import WeightsEnum
 
 from visexp.errors import VisexpError
+from visexp.speed import Speed, whole_pass_network
 
 
 @dataclass
@@ -37,6 +39,7 @@ class VisionModel:
         mean, std: per-channel normalisation; the network sees `(pixels - mean) / std`.
         classes: one name per output logit.
         data: name of a bundled dataset the model was trained on (`digits`), or None.
+        speed: the fast paths its passes take (`use_speed`).
     """
 
     name: str
@@ -46,6 +49,23 @@ class VisionModel:
     std: tuple[float, ...]
     classes: list[str]
     data: str | None = None
+    speed: Speed = field(default_factory=Speed)
+    _whole: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
+
+    def use_speed(self, speed: Speed) -> VisionModel:
+        """Run the network's passes with the fast paths of `speed` from now on."""
+        probe = torch.rand(2, self.channels, self.input_size, self.input_size, device=self.device)
+        self._whole = whole_pass_network(self.net, speed, self.normalise(probe))
+        self.speed = speed
+        return self
+
+    def __call__(self, inputs: torch.Tensor, whole: bool = True) -> torch.Tensor:
+        """The network's output under its fast paths (`speed`). A `whole` pass, one that reads
+        the logits and nothing else, may run on a folded or compiled copy; a pass that a layer
+        tap watches or stops runs on `net` itself, whose layers are as the model defines them."""
+        dtype = self.speed.autocast_dtype
+        with torch.autocast(inputs.device.type, dtype=dtype, enabled=dtype is not None):
+            return (self._whole if whole and self._whole is not None else self.net)(inputs)
 
     @property
     def channels(self) -> int:

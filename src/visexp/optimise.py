@@ -2,7 +2,8 @@
 
 Class models, filter means and DeepDream all run through `ascend`. The model is frozen,
 so backward computes the input gradient and nothing else. Values leave the device only every
-`log_every` steps, when observers (progress bar, tracker, GIF frames) are told about them; a
+`log_every` steps, when observers (progress bar, tracker, GIF frames) are told about them, and
+they are the values of the training pass that sees that state, not of a pass of their own; a
 non-finite loss is remembered on the device and reported with the step where it first appeared.
 """
 
@@ -29,13 +30,31 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The state after `step` steps, with scalars averaged over the batch."""
+    """The state after `step` steps: score, penalty and offset norm of each image of the batch
+    (`score`, `penalty` and `norm` are their means), and the parameter of the whole batch."""
 
     step: int
-    score: float
-    penalty: float
-    norm: float
+    scores: tuple[float, ...]
+    penalties: tuple[float, ...]
+    norms: tuple[float, ...]
     parameter: ImageParameter
+
+    @property
+    def score(self) -> float:
+        return sum(self.scores) / len(self.scores)
+
+    @property
+    def penalty(self) -> float:
+        return sum(self.penalties) / len(self.penalties)
+
+    @property
+    def norm(self) -> float:
+        return sum(self.norms) / len(self.norms)
+
+    def image(self, index: int) -> Snapshot:
+        """The snapshot of image `index` alone (its parameter is still the whole batch's)."""
+        return Snapshot(self.step, self.scores[index:index + 1], self.penalties[index:index + 1],
+                        self.norms[index:index + 1], self.parameter)
 
 
 class Observer(Protocol):
@@ -50,19 +69,26 @@ def forward(
     Without `need_logits`, a layer objective stops the pass at its layer (logits: None).
     """
     if objective.layer is None:
-        logits = model.net(inputs)
+        logits = model(inputs)
         return objective(logits), logits
     logits = None
     with LayerTap(model.layer(objective.layer), stop_after=None if need_logits else objective.calls) as tap:
-        logits = model.net(inputs)
+        logits = model(inputs, whole=False)
     return objective(tap.output), logits
 
 
-def make_optimizer(optim_cfg: Any, parameter: ImageParameter) -> torch.optim.Optimizer:
-    """The configured optimiser (a `_partial_` config) over the image offset; its complaints in one line."""
+def make_optimizer(
+    optim_cfg: Any, parameter: ImageParameter, options: Sequence[dict[str, Any]] | None = None
+) -> torch.optim.Optimizer:
+    """The configured optimiser (a `_partial_` config) over the image offset; its complaints in
+    one line. With `options`, each leaf of the parameter is a group of its own with those
+    settings (`lr`, `momentum`, ...) over the config's."""
     factory = build(optim_cfg)
+    groups = parameter.leaves if options is None else [
+        {"params": [leaf], **settings} for leaf, settings in zip(parameter.leaves, options, strict=True)
+    ]
     try:
-        return factory([parameter.offset])
+        return factory(groups)
     except (TypeError, ValueError) as error:
         raise VisexpError(f"cannot make optimiser {optim_cfg.get('_target_')}: {error}") from error
 
@@ -106,47 +132,64 @@ def ascend(
         raise VisexpError(f"steps must be a positive number of steps, not {steps}")
     if log_every <= 0:
         raise VisexpError(f"log_every must be positive, not {log_every}")
-    first_bad = torch.full((), -1, dtype=torch.long, device=parameter.offset.device)
+    losses = torch.zeros(steps + 1, device=parameter.offset.device)
+    """The loss of every step (index = step), kept on the device until the next observation."""
+    due: int | None = 0 if first_step == 0 else None
+    """A state to show the observers; the next training pass computes its values anyway."""
 
-    def observe(step: int) -> None:
-        with torch.no_grad():
-            score, _ = forward(model, objective, parameter.inputs(), need_logits=False)
-            cost = penalty(parameter.offset)
+    def observe(step: int, score: torch.Tensor | None = None, cost: torch.Tensor | None = None) -> None:
+        """Show the observers the state after `step` steps, given its score and penalty if known."""
+        with torch.inference_mode():
+            if score is None or cost is None:
+                score, _ = forward(model, objective, parameter.inputs(), need_logits=False)
+                cost = penalty(parameter.offset)
             norm = parameter.offset.flatten(1).norm(dim=1)
-        bad = int(first_bad.item())
+        bad_steps = (~torch.isfinite(losses[: step + 1])).nonzero()
+        bad = int(bad_steps[0]) if len(bad_steps) else -1
         if bad < 0 and not all(torch.isfinite(value).all() for value in (score, cost, norm)):
             bad = step  # the last update overflowed, after the last loss was taken
         if bad >= 0:
             raise VisexpError(
                 f"the loss became NaN or infinite at step {first_step + bad}: lower optim.lr or lambda, or turn clamp on"
             )
-        snapshot = Snapshot(first_step + step, score.mean().item(), cost.mean().item(), norm.mean().item(), parameter)
+        snapshot = Snapshot(
+            first_step + step, tuple(score.float().tolist()), tuple(cost.float().tolist()), tuple(norm.tolist()), parameter
+        )
         for observer in observers:
             observer(snapshot)
 
     def closure() -> torch.Tensor:
+        nonlocal due
         optimizer.zero_grad(set_to_none=True)
         inputs = parameter.inputs()
         score, _ = forward(model, objective, transform(inputs) if transform else inputs, need_logits=False)
-        loss = (penalty(parameter.offset) - score).sum()
+        cost = penalty(parameter.offset)
+        if due is not None and transform is None:
+            # This pass sees the state due to be shown: show it with these values, which saves
+            # the observers a forward pass of their own (a jittered pass sees another image).
+            observe(due, score.detach(), cost.detach())
+            due = None
+        loss = (cost - score).sum()
         loss.backward()
         if normalise_gradient:
-            normalise_gradient_(parameter.offset.grad)
+            for gradient in parameter.gradients():
+                normalise_gradient_(gradient)
         return loss
 
-    if first_step == 0:
-        observe(0)
     for step in tqdm(range(1, steps + 1), desc=description, unit="step", disable=None, leave=False):
+        if due is not None and transform is not None:
+            observe(due)
+            due = None
         # Through a closure, so that optimisers which re-evaluate the loss (LBFGS) work too.
         loss = optimizer.step(closure)
-        if step == 1 and first_step == 0 and not parameter.offset.grad.any():
+        if step == 1 and first_step == 0 and not any(gradient.any() for gradient in parameter.gradients()):
             log.warning(
                 "the gradient is exactly zero at the start, so the image will not change: the start is a "
                 "dead point of the network (a random-weight model at a constant image, say); start from noise"
             )
         if clamp:
             parameter.clamp_()
-        finite = torch.isfinite(loss.detach())
-        first_bad = torch.where((first_bad < 0) & ~finite, torch.full_like(first_bad, step), first_bad)
-        if step % log_every == 0 or step == steps:
-            observe(step)
+        losses[step] = loss.detach()
+        if step % log_every == 0 and step < steps:
+            due = step
+    observe(steps)

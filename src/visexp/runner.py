@@ -22,6 +22,7 @@ from visexp.models import VisionModel
 from visexp.outputs import METRICS, JobOutputs, clear_results
 from visexp.provenance import provenance, set_deterministic
 from visexp.resume import completed, fingerprint, job_overrides
+from visexp.speed import Speed, set_process_paths, speed_settings
 from visexp.tasks import make_task
 from visexp.tasks.common import Result
 from visexp.tracking import Tracker, run_labels
@@ -45,18 +46,19 @@ def resolve_device(name: str) -> torch.device:
 
 
 _loaded: dict[str, VisionModel] = {}
-"""The model this process built last, by its resolved config and device."""
+"""The model this process built last, by its resolved config, device and fast paths."""
 
 
-def load_model(model_cfg: DictConfig, device: torch.device) -> VisionModel:
-    """The configured model on `device`, built once per process: the jobs of a sweep run one
-    after another in one process (the default launcher) reuse it while its config stays the
-    same. Only the last one is kept, so a sweep over models does not pile them up. Reuse is
-    safe because models are frozen and no task leaves anything on them."""
-    key = json.dumps(OmegaConf.to_container(model_cfg, resolve=True), sort_keys=True, default=str) + f"@{device}"
+def load_model(model_cfg: DictConfig, device: torch.device, speed: Speed = Speed()) -> VisionModel:
+    """The configured model on `device` with the fast paths of `speed`, built once per process:
+    the jobs of a sweep run one after another in one process (the default launcher) reuse it
+    while its config stays the same. Only the last one is kept, so a sweep over models does not
+    pile them up. Reuse is safe because models are frozen and no task leaves anything on them."""
+    config = json.dumps(OmegaConf.to_container(model_cfg, resolve=True), sort_keys=True, default=str)
+    key = f"{config}@{device}:{speed}"
     if key not in _loaded:
         _loaded.clear()
-        _loaded[key] = build(model_cfg).to(device)
+        _loaded[key] = build(model_cfg).to(device).use_speed(speed)
     return _loaded[key]
 
 
@@ -75,6 +77,18 @@ def check_config(cfg: DictConfig) -> None:
             raise VisexpError(f"{key} must be true or false, not {cfg[key]!r}")
     if isinstance(cfg["lambda"], bool) or not isinstance(cfg["lambda"], (int, float)) or not cfg["lambda"] >= 0:
         raise VisexpError(f"lambda must be a non-negative number, not {cfg['lambda']!r}")
+
+
+def set_up(cfg: DictConfig) -> tuple[torch.device, Speed]:
+    """Set this process up as the job asks (determinism, CPU threads, seed, the fast paths that
+    are process settings); the device and fast paths it runs with."""
+    set_deterministic(cfg.deterministic)
+    torch.set_num_threads(cfg.threads or STARTING_THREADS)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    speed = speed_settings(cfg.speed, device)
+    set_process_paths(speed, device, cfg.deterministic)
+    return device, speed
 
 
 def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
@@ -101,10 +115,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
         print(f"complete, skipped (resume=true): {output_dir}", file=sys.stderr, flush=True)
         return earlier
     clear_results(output_dir)
-    set_deterministic(cfg.deterministic)
-    torch.set_num_threads(cfg.threads or STARTING_THREADS)
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
+    device, speed = set_up(cfg)
 
     tracker: Tracker = build(
         cfg.logger, config=OmegaConf.to_container(cfg, resolve=True), directory=output_dir,
@@ -113,7 +124,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
     result = Result(summary={})
     failed = True
     try:
-        model = load_model(cfg.model, device)
+        model = load_model(cfg.model, device, speed)
         task = make_task(cfg, model)
         with JobOutputs(output_dir) as outputs:
             began = time.perf_counter()
