@@ -51,7 +51,7 @@ def one_error_line(result) -> str:
 
 def test_unknown_launcher_is_one_line(offline_env):
     error = one_error_line(run_cli([*SWEEP, "hydra/launcher=slurm"], offline_env))
-    assert error == "error: unknown hydra/launcher 'slurm': choose from basic, joblib, submitit_local, submitit_slurm"
+    assert error == "error: unknown hydra/launcher 'slurm': choose from basic, batched, joblib, submitit_local, submitit_slurm"
 
 
 @pytest.mark.parametrize("args, expected", [

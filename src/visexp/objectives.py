@@ -7,6 +7,7 @@ that layer runs per forward pass (`calls`), and maps that output to one score pe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,30 +20,43 @@ from visexp.models import VisionModel
 
 class Objective(Protocol):
     layer: str | None
-    target: int | None
+    target: int | list[int] | None
     calls: int
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor: ...
 
 
+def per_image(values: torch.Tensor, index: int | list[int]) -> torch.Tensor:
+    """values[:, index] for one index; for a list, each image's own: values[i, index[i]]."""
+    if isinstance(index, int):
+        return values[:, index]
+    if len(index) != len(values):
+        raise VisexpError(f"{len(index)} targets or channels for a batch of {len(values)} images")
+    return values[torch.arange(len(index), device=values.device), index]
+
+
 class ClassScore:
-    """The unnormalised class score S_c(I), the logit of class `target` (Simonyan et al., eq. 1)."""
+    """The unnormalised class score S_c(I), the logit of class `target` (Simonyan et al., eq. 1).
+    A list of targets gives each image of the batch its own class."""
 
     layer = None
     calls = 0
 
-    def __init__(self, model: VisionModel, target: int) -> None:
-        self.target = model.check_target(target)
+    def __init__(self, model: VisionModel, target: int | list[int]) -> None:
+        targets = list(target) if isinstance(target, Sequence) and not isinstance(target, str) else None
+        if targets is not None and not targets:
+            raise VisexpError("target is an empty list: give one class index or a list of them")
+        self.target = [model.check_target(one) for one in targets] if targets is not None else model.check_target(target)
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits[:, self.target]
+        return per_image(logits, self.target)
 
 
 class ClassLogProb(ClassScore):
     """log softmax(S)_c: raises class c by lowering the others too, which the paper avoids."""
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(logits, dim=1)[:, self.target]
+        return per_image(torch.log_softmax(logits, dim=1), self.target)
 
 
 @dataclass(frozen=True)
@@ -68,21 +82,24 @@ def probe_layer(model: VisionModel, layer: str) -> LayerProbe:
 
 
 class FilterMean:
-    """Mean activation of channel `channel` of layer `layer` (a conv map or a linear unit)."""
+    """Mean activation of channel `channel` of layer `layer` (a conv map or a linear unit).
+    A list of channels gives each image of the batch its own."""
 
     target = None
 
-    def __init__(self, model: VisionModel, layer: str, channel: int) -> None:
+    def __init__(self, model: VisionModel, layer: str, channel: int | list[int]) -> None:
         probe = probe_layer(model, layer)
         channels = probe.shape[1]
-        if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < channels:
-            raise VisexpError(f"channel {channel!r} is out of range for layer {layer!r}: it has {channels} channels, 0-{channels - 1}")
+        chosen = list(channel) if isinstance(channel, Sequence) else [channel]
+        for one in chosen:
+            if isinstance(one, bool) or not isinstance(one, int) or not 0 <= one < channels:
+                raise VisexpError(f"channel {one!r} is out of range for layer {layer!r}: it has {channels} channels, 0-{channels - 1}")
         self.layer = str(layer)
         self.calls = probe.calls
-        self.channel = channel
+        self.channel = chosen if isinstance(channel, Sequence) else channel
 
     def __call__(self, activation: torch.Tensor) -> torch.Tensor:
-        unit = activation[:, self.channel]
+        unit = per_image(activation, self.channel)
         return unit.flatten(1).mean(dim=1) if unit.dim() > 1 else unit
 
 

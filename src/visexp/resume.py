@@ -92,10 +92,10 @@ def fingerprint(cfg: DictConfig) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def completed(output_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
+def completed(output_dir: Path, cfg: DictConfig, quiet: bool = False) -> dict[str, Any] | None:
     """The metrics of a complete earlier result in `output_dir` of this same point made by this
     same config, or None when the job has to run (nothing complete there, another point's
-    result, or one made by a config that has changed since)."""
+    result, or one made by a config that has changed since: said in one line unless `quiet`)."""
     metrics_file = Path(output_dir) / METRICS
     if not metrics_file.is_file():
         return None
@@ -106,5 +106,6 @@ def completed(output_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
         reason = "a result of another config (an option file changed since?)"
     else:
         return metrics
-    print(f"{output_dir} holds {reason}: running this job again", file=sys.stderr, flush=True)
+    if not quiet:
+        print(f"{output_dir} holds {reason}: running this job again", file=sys.stderr, flush=True)
     return None

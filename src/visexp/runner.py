@@ -16,6 +16,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from visexp.batching import batched_ascent
 from visexp.build import build
 from visexp.errors import VisexpError
 from visexp.models import VisionModel
@@ -25,6 +26,7 @@ from visexp.resume import completed, fingerprint, job_overrides
 from visexp.speed import Speed, set_process_paths, speed_settings
 from visexp.tasks import make_task
 from visexp.tasks.common import Result
+from visexp.tasks.visualise import Visualise
 from visexp.tracking import Tracker, run_labels
 
 STARTING_THREADS = torch.get_num_threads()
@@ -126,6 +128,9 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
     try:
         model = load_model(cfg.model, device, speed)
         task = make_task(cfg, model)
+        ascent = batched_ascent(output_dir, cfg)
+        if ascent is not None and isinstance(task, Visualise):
+            task.replay(ascent)
         with JobOutputs(output_dir) as outputs:
             began = time.perf_counter()
             result = task.run(outputs, tracker)

@@ -55,16 +55,23 @@ def required(cfg: DictConfig, key: str, task: str) -> str:
 
 
 class FrameRecorder:
-    """Keeps the image at every snapshot (8-bit), for progress.gif."""
+    """Keeps image `index` of the batch at every snapshot (8-bit), for progress.gif."""
 
-    def __init__(self, model: VisionModel) -> None:
+    def __init__(self, model: VisionModel, index: int = 0) -> None:
         self.model = model
+        self.index = index
         self.frames: list[Image.Image] = []
 
     def __call__(self, snapshot: Snapshot) -> None:
-        self.frames.append(to_pil(self.model.denormalise(snapshot.parameter.inputs().detach())[0]))
+        image = snapshot.parameter.inputs().detach()[self.index:self.index + 1]
+        self.frames.append(to_pil(self.model.denormalise(image)[0]))
 
     def viewable(self) -> list[Image.Image]:
         """The frames at the size of the last one (octaves grow), enlarged for looking at."""
-        size = self.frames[-1].size
-        return [enlarge(frame if frame.size == size else frame.resize(size, Image.BILINEAR), GIF_MIN_SIDE) for frame in self.frames]
+        return self.enlarged(self.frames)
+
+    @staticmethod
+    def enlarged(frames: list[Image.Image]) -> list[Image.Image]:
+        """`frames` at the size of the last one, enlarged for looking at."""
+        size = frames[-1].size
+        return [enlarge(frame if frame.size == size else frame.resize(size, Image.BILINEAR), GIF_MIN_SIDE) for frame in frames]

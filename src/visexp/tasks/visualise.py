@@ -1,69 +1,156 @@
-"""task=visualise: the class model (or filter mean) of Simonyan et al., by gradient ascent."""
+"""task=visualise: the class model (or filter mean) of Simonyan et al., by gradient ascent.
+
+One job optimises one image, or, with a list of targets (`target=[951,968]`) or channels
+(`objective.channel=[3,7]`), one image per entry, all in one batch. A job of the batched launcher
+has had its ascent done already, together with other points of its sweep (`replay`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
+from PIL import Image
 
 from visexp.build import build
+from visexp.errors import VisexpError
+from visexp.grids import tile_grid
 from visexp.images import dequantise, quantise, to_pil
+from visexp.initialisers import Start
 from visexp.models import VisionModel
 from visexp.objectives import Objective
-from visexp.optimise import Observer, Penalty, ascend, forward, make_optimizer
+from visexp.optimise import Observer, Penalty, Snapshot, ascend, forward, make_optimizer
 from visexp.outputs import JobOutputs
 from visexp.parameter import ImageParameter
 from visexp.tasks.common import FrameRecorder, Result, start
 
 
+@dataclass
+class Ascent:
+    """One image's ascent, done elsewhere: what its observers saw, its progress frames, its final
+    offset (1, C, H, W), and how many images were optimised with it in how many seconds."""
+
+    snapshots: list[Snapshot]
+    frames: list[Image.Image]
+    offset: torch.Tensor
+    batch: int
+    seconds: float
+
+
+def entries(objective: Objective) -> list[int] | None:
+    """The list of targets or channels an objective optimises one image each for, if any."""
+    for name in ("target", "channel"):
+        value = getattr(objective, name, None)
+        if isinstance(value, list):
+            return value
+    return None
+
+
 class Visualise:
-    """Optimise one image for the objective; save it, its progress and what the model makes of it."""
+    """Optimise the image(s) for the objective; save them, their progress and what the model makes of them."""
 
     def __init__(self, cfg: DictConfig, model: VisionModel) -> None:
         self.cfg = cfg
         self.model = model
         self.objective: Objective = build(cfg.objective, model=model)
         self.penalty: Penalty = build(cfg.reg)
-        self.parameter = ImageParameter(model, start(cfg, model))
+        self.entries = entries(self.objective)
+        begin = start(cfg, model)
+        if self.entries is not None:
+            count = len(self.entries)
+            if len(set(self.entries)) != count:
+                raise VisexpError(f"{self.entries} names one entry twice: each one gets an image of its own (image_<entry>.png)")
+            begin = Start(base=begin.base.expand(count, -1, -1, -1), offset=begin.offset.expand(count, -1, -1, -1))
+        self.parameter = ImageParameter(model, begin)
         self.optimizer = make_optimizer(cfg.optim, self.parameter)
+        self.ascent: Ascent | None = None
+
+    def replay(self, ascent: Ascent) -> None:
+        """Take the result of an ascent done in a batch with other jobs instead of doing it here."""
+        self.ascent = ascent
 
     def run(self, outputs: JobOutputs, observer: Observer) -> Result:
         model, parameter = self.model, self.parameter
         with torch.inference_mode():
-            start_score = float(forward(model, self.objective, parameter.inputs(), need_logits=False)[0][0])
-        frames = FrameRecorder(model)
-        ascend(
-            model, self.objective, self.penalty, parameter, self.optimizer,
-            steps=self.cfg.steps, clamp=self.cfg.clamp, log_every=self.cfg.log_every,
-            observers=[frames, observer], description=model.name,
-        )
+            start_scores = forward(model, self.objective, parameter.inputs(), need_logits=False)[0].float().tolist()
+        if self.ascent is None:
+            recorders = [FrameRecorder(model, index) for index in range(len(start_scores))]
+            ascend(
+                model, self.objective, self.penalty, parameter, self.optimizer,
+                steps=self.cfg.steps, clamp=self.cfg.clamp, log_every=self.cfg.log_every,
+                observers=[*recorders, observer], description=model.name,
+            )
+            frames = [recorder.viewable() for recorder in recorders]
+        else:
+            for snapshot in self.ascent.snapshots:
+                observer(snapshot)
+            with torch.no_grad():
+                parameter.leaves[0].copy_(self.ascent.offset)
+            frames = [FrameRecorder.enlarged(self.ascent.frames)]
         saved = quantise(model.denormalise(parameter.inputs().detach()))
-        summary = self.final_metrics(saved)
-        summary.update(start_score=start_score, steps=self.cfg.steps, picture="image.png")
-        image = to_pil(saved[0])
-        outputs.save_png("image.png", image)
-        outputs.save_gif("progress.gif", frames.viewable())
-        return Result(summary, {"image": image}, {"progress": "progress.gif"})
+        metrics = self.final_metrics(saved)
+        for one, score in zip(metrics, start_scores):
+            one["start_score"] = score
+        images = [to_pil(image) for image in saved]
+        if self.entries is None:
+            summary = {**metrics[0], "steps": self.cfg.steps, "picture": "image.png"}
+            if self.ascent is not None:
+                summary["batched"] = {"images": self.ascent.batch, "seconds": round(self.ascent.seconds, 3)}
+            outputs.save_png("image.png", images[0])
+            outputs.save_gif("progress.gif", frames[0])
+            return Result(summary, {"image": images[0]}, {"progress": "progress.gif"})
+        return self.save_each(outputs, metrics, images, frames)
 
-    def final_metrics(self, saved: torch.Tensor) -> dict[str, Any]:
-        """Score the image exactly as saved (8-bit), so the numbers hold for image.png itself."""
+    def save_each(
+        self, outputs: JobOutputs, metrics: list[dict[str, Any]], images: list[Image.Image],
+        frames: Sequence[list[Image.Image]],
+    ) -> Result:
+        """A job over a list: image_<entry>.png and progress_<entry>.gif for each entry, and
+        image.png, all of them side by side, captioned with what each one maximises."""
+        assert self.entries is not None
+        key = "target" if isinstance(getattr(self.objective, "target", None), list) else "channel"
+        captions = [
+            f"{key} {entry}" + (f" ({self.model.classes[entry]})" if key == "target" else "") for entry in self.entries
+        ]
+        animations = {}
+        for entry, image, progress in zip(self.entries, images, frames):
+            outputs.save_png(f"image_{entry}.png", image)
+            outputs.save_gif(f"progress_{entry}.gif", progress)
+            animations[f"progress_{entry}"] = f"progress_{entry}.gif"
+        overview = tile_grid(images, captions)
+        outputs.save_png("image.png", overview)
+        summary = {key: list(self.entries), "images": metrics, "steps": self.cfg.steps, "picture": "image.png"}
+        return Result(summary, {"image": overview}, animations)
+
+    def final_metrics(self, saved: torch.Tensor) -> list[dict[str, Any]]:
+        """Score each image exactly as saved (8-bit), so the numbers hold for the PNG itself."""
         model, offset = self.model, self.parameter.offset.detach()
         with torch.inference_mode():
             score, logits = forward(model, self.objective, model.normalise(dequantise(saved)))
-            probabilities = torch.softmax(logits.float(), dim=1)[0]
+            probabilities = torch.softmax(logits.float(), dim=1)
             cost = self.penalty(offset)
-        top = int(probabilities.argmax())
-        metrics: dict[str, Any] = {
-            "score": float(score[0]),
-            "penalty": float(cost[0]),
-            "image_norm": float(offset.flatten(1).norm(dim=1)[0]),
-            "top1_class": top,
-            "top1_name": model.classes[top],
-            "top1_probability": float(probabilities[top]),
-        }
-        if self.objective.target is not None:
-            metrics["target"] = self.objective.target
-            metrics["target_name"] = model.classes[self.objective.target]
-            metrics["target_probability"] = float(probabilities[self.objective.target])
+        norms = offset.flatten(1).norm(dim=1)
+        metrics = []
+        for index in range(len(saved)):
+            top = int(probabilities[index].argmax())
+            one: dict[str, Any] = {
+                "score": float(score[index]),
+                "penalty": float(cost[index]),
+                "image_norm": float(norms[index]),
+                "top1_class": top,
+                "top1_name": model.classes[top],
+                "top1_probability": float(probabilities[index, top]),
+            }
+            target = self.objective.target
+            if isinstance(target, list):
+                target = target[index]
+            if target is not None:
+                one.update(target=target, target_name=model.classes[target],
+                           target_probability=float(probabilities[index, target]))
+            if isinstance(getattr(self.objective, "channel", None), list):
+                one["channel"] = self.objective.channel[index]  # type: ignore[attr-defined]
+            metrics.append(one)
         return metrics

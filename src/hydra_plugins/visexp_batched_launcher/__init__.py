@@ -1,0 +1,1 @@
+"""visexp's batched launcher: hydra/launcher=batched (see batched_launcher.py)."""
