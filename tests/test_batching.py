@@ -80,18 +80,31 @@ def test_points_that_cannot_share_a_batch_run_apart(tmp_path, offline_env):
                         "init.index=0,1", "logger=none", f"hydra.sweep.dir={tmp_path / 'saliency'}"], offline_env)
     assert saliency.returncode == 0, saliency.stderr
     assert "2 batches: 1 + 1 images" in saliency.stdout
+    # LBFGS searches along all its values at once: images in one batch would steer each other.
+    lbfgs = run_cli(["-m", "hydra/launcher=batched", "model=digits", "optim._target_=torch.optim.LBFGS", "optim.lr=0.1",
+                     "target=2,5", "steps=2", "logger=none", f"hydra.sweep.dir={tmp_path / 'lbfgs'}"], offline_env)
+    assert lbfgs.returncode == 0, lbfgs.stderr
+    assert "2 batches: 1 + 1 images" in lbfgs.stdout
 
 
-def test_a_batch_that_fails_runs_its_points_one_by_one(tmp_path, offline_env):
+def test_a_point_that_fails_fails_alone(tmp_path, offline_env):
+    """A point its objective refuses is left out of the batch; one whose loss blows up in the
+    batch fails as it would alone; the other points are not held back by either."""
     sweep = tmp_path / "sweep"
-    result = run_cli(["-m", "hydra/launcher=batched", "model=digits", "target=2,42", "steps=5", "logger=none",
-                      f"hydra.sweep.dir={sweep}"], offline_env)
-    assert result.returncode == 1  # the bad point failed, the other completed
-    assert ("batched launcher: jobs #0, #1 could not run as one batch (target 42 is out of range for model digits: "
-            "it has 10 classes, 0-9); they run one by one") in result.stderr
-    assert "Traceback" not in result.stderr
-    assert json.loads((sweep / "0" / "metrics.json").read_text())["target"] == 2
-    assert not (sweep / "1" / "metrics.json").exists()
+    result = run_cli(["-m", "hydra/launcher=batched", "model=digits", "optim=sgd", "clamp=false", "optim.lr=0.5,1e30",
+                      "target=2,42", "steps=5", "logger=none", f"hydra.sweep.dir={sweep}"], offline_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "could not run as one batch" not in result.stderr
+    assert "1 batches: 4 images" in result.stdout
+    metrics = json.loads((sweep / "0" / "metrics.json").read_text())
+    assert metrics["target"] == 2 and metrics["batched"]["images"] == 2  # with the diverging point
+    errors = sorted(line for line in result.stderr.splitlines() if line.startswith("error in job"))
+    assert errors == [
+        "error in job 1: target 42 is out of range for model digits: it has 10 classes, 0-9",
+        "error in job 2: the loss became NaN or infinite at step 2: lower optim.lr or lambda, or turn clamp on",
+        "error in job 3: target 42 is out of range for model digits: it has 10 classes, 0-9",
+    ]
+    assert sorted(path.parent.name for path in sweep.glob("*/metrics.json")) == ["0"]
 
 
 def test_batched_launcher_resumes_only_the_points_left(tmp_path, offline_env):
@@ -135,7 +148,12 @@ def test_a_list_of_channels_raises_each_channel(make_cfg, tmp_path):
     assert (tmp_path / "image_3.png").is_file() and (tmp_path / "image_7.png").is_file()
 
 
-def test_a_list_naming_an_entry_twice_is_refused(make_cfg, tmp_path):
-    with pytest.raises(VisexpError, match=r"\[2, 2\] names one entry twice"):
-        run(make_cfg("model=digits", "target=[2,2]"), tmp_path)
+@pytest.mark.parametrize("overrides, message", [
+    (["target=[2,2]"], r"\[2, 2\] names one entry twice"),
+    (["target=[]"], "target is an empty list"),
+    (["target=[2,5]", "optim._target_=torch.optim.LBFGS"], "a list of entries needs an optimiser that moves each value by itself"),
+])
+def test_a_list_that_cannot_be_one_batch_is_refused(make_cfg, tmp_path, overrides, message):
+    with pytest.raises(VisexpError, match=message):
+        run(make_cfg("model=digits", *overrides), tmp_path)
     assert not (tmp_path / "metrics.json").exists()

@@ -57,6 +57,7 @@ def test_unknown_launcher_is_one_line(offline_env):
 @pytest.mark.parametrize("args, expected", [
     (["hydra.launcher.n_jobs=4"], "error: hydra/launcher=basic has no setting 'n_jobs': it is a setting of hydra/launcher=joblib"),
     (["hydra/launcher=joblib", "hydra.launcher.njobs=4"], "error: hydra/launcher=joblib has no setting 'njobs': did you mean n_jobs?"),
+    (["hydra/launcher=batched", "hydra.launcher.max_batch=0"], "error: hydra.launcher.max_batch must be a positive integer, not 0"),
 ])
 def test_a_setting_the_launcher_does_not_have_is_one_line(offline_env, args, expected):
     assert one_error_line(run_cli([*SWEEP, *args], offline_env)).startswith(expected)

@@ -10,6 +10,7 @@ from torch import nn
 from visexp.build import build
 from visexp.errors import VisexpError
 from visexp.hooks import LayerTap
+from visexp.images import load_pixels
 from visexp.initialisers import Start
 from visexp.objectives import ClassScore
 from visexp.optimise import ascend
@@ -51,9 +52,13 @@ def test_channels_last_changes_layout_not_results(make_cfg):
         assert torch.allclose(model(inputs), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_class_model_under_bf16_autocast_still_reaches_its_class(make_cfg, tmp_path):
+def test_class_model_under_bf16_autocast_reaches_its_class_and_reports_float32_numbers(make_cfg, tmp_path):
     metrics = run(make_cfg("model=digits", "target=4", "speed.autocast=bf16"), tmp_path)
     assert metrics["target_probability"] > 0.9 and metrics["score"] > metrics["start_score"]
+    model = build(make_cfg("model=digits").model)
+    with torch.inference_mode():  # the saved picture in float32: bf16 would round a logit of 30 by 0.1
+        logit = model.net(model.normalise(load_pixels(tmp_path / "image.png", 32, 1)))[0, 4].item()
+    assert metrics["score"] == pytest.approx(logit, abs=1e-4)
 
 
 def test_kept_memory_is_reused_without_page_faults(make_cfg):

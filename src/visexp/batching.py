@@ -24,9 +24,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from visexp.build import build
+from visexp.errors import VisexpError
 from visexp.initialisers import Start
 from visexp.models import VisionModel
-from visexp.optimise import Snapshot, ascend, make_optimizer
+from visexp.optimise import Snapshot, ascend, make_optimizer, updates_each_value
 from visexp.parameter import ImageParameter
 from visexp.resume import IGNORED, fingerprint
 from visexp.tasks.common import FrameRecorder, start
@@ -42,9 +43,10 @@ these, every optimiser setting but the optimiser itself (`optim._target_`)."""
 
 def batch_key(job: DictConfig) -> str | None:
     """What points must share to run in one batch (their resolved configs without the
-    per-image values), or None for a job that cannot share one: not `task=visualise`, or a
-    job that is a batch already (a list of targets or channels)."""
-    if job.task.name != "visualise":
+    per-image values), or None for a job that cannot share one: not `task=visualise`, a job
+    that is a batch already (a list of targets or channels), or one whose optimiser does not
+    move each value by itself (LBFGS: its images would steer each other)."""
+    if job.task.name != "visualise" or not updates_each_value(job.optim):
         return None
     shared: dict[str, Any] = OmegaConf.to_container(job, resolve=True)  # type: ignore[assignment]
     if any(isinstance(shared["objective"].get(key), list) for key in PER_IMAGE_IN["objective"]):
@@ -63,15 +65,29 @@ def optimiser_settings(job: DictConfig) -> dict[str, Any]:
             if not str(key).startswith("_")}
 
 
-def ascend_together(jobs: list[DictConfig], model: VisionModel) -> list[Ascent]:
-    """The ascents of `jobs` (points with one `batch_key`), run as one batch on `model`."""
-    first = jobs[0]
-    per_image = {key: [job.objective[key] for job in jobs] for key in PER_IMAGE_IN["objective"] if key in first.objective}
+def ascend_together(jobs: list[DictConfig], model: VisionModel) -> list[Ascent | None]:
+    """The ascents of `jobs` (points with one `batch_key`), run as one batch on `model`.
+
+    A point whose objective or start is refused (a target out of range, a missing picture) is
+    left out, None: its own job says what is wrong. A point whose loss becomes NaN or infinite
+    does not stop the others: its ascent carries the step, and its job fails with that error.
+    """
+    usable: list[tuple[DictConfig, Start]] = []
+    for job in jobs:
+        try:
+            build(job.objective, model=model)
+            usable.append((job, start(job, model)))
+        except VisexpError:
+            continue
+    if not usable:
+        return [None] * len(jobs)
+    chosen = [job for job, _ in usable]
+    first = chosen[0]
+    per_image = {key: [job.objective[key] for job in chosen] for key in PER_IMAGE_IN["objective"] if key in first.objective}
     objective = build(first.objective, model=model, **per_image)
-    penalty = build(first.reg, weight=[job.reg.weight for job in jobs]) if "weight" in first.reg else build(first.reg)
-    starts = [start(job, model) for job in jobs]
-    batch = Start(base=torch.cat([one.base for one in starts]), offset=torch.cat([one.offset for one in starts]))
-    settings = [optimiser_settings(job) for job in jobs]
+    penalty = build(first.reg, weight=[job.reg.weight for job in chosen]) if "weight" in first.reg else build(first.reg)
+    batch = Start(base=torch.cat([one.base for _, one in usable]), offset=torch.cat([one.offset for _, one in usable]))
+    settings = [optimiser_settings(job) for job in chosen]
     if all(one == settings[0] for one in settings):
         # One leaf for all: the same update rule, element by element, in fewer operations.
         parameter = ImageParameter(model, batch)
@@ -79,24 +95,26 @@ def ascend_together(jobs: list[DictConfig], model: VisionModel) -> list[Ascent]:
     else:
         parameter = ImageParameter(model, batch, separate=True)
         optimizer = make_optimizer(first.optim, parameter, settings)
-    recorders = [FrameRecorder(model, index) for index in range(len(jobs))]
-    seen: list[list[Snapshot]] = [[] for _ in jobs]
+    recorders = [FrameRecorder(model, index) for index in range(len(chosen))]
+    seen: list[list[Snapshot]] = [[] for _ in chosen]
 
     def each_image(snapshot: Snapshot) -> None:
         for index, snapshots in enumerate(seen):
             snapshots.append(snapshot.image(index))
 
     began = time.perf_counter()
-    ascend(
+    failures = ascend(
         model, objective, penalty, parameter, optimizer, steps=first.steps, clamp=first.clamp,
-        log_every=first.log_every, observers=[*recorders, each_image], description=f"{model.name}, {len(jobs)} points",
+        log_every=first.log_every, observers=[*recorders, each_image], description=f"{model.name}, {len(chosen)} points",
+        isolate_failures=True,
     )
     seconds = time.perf_counter() - began
     offsets = parameter.offset.detach().split(1)
-    return [
-        Ascent(snapshots, recorder.frames, offset.clone(), len(jobs), seconds)
-        for snapshots, recorder, offset in zip(seen, recorders, offsets)
-    ]
+    ascents = {
+        id(job): Ascent(snapshots, recorder.frames, offset.clone(), len(chosen), seconds, failures.get(index))
+        for index, (job, snapshots, recorder, offset) in enumerate(zip(chosen, seen, recorders, offsets))
+    }
+    return [ascents.get(id(job)) for job in jobs]
 
 
 _ascents: dict[Path, tuple[str, Ascent]] = {}

@@ -43,8 +43,13 @@ def check_missing(config: DictConfig) -> None:
 
 
 def check_launcher(config: DictConfig) -> None:
-    """The SLURM launcher needs SLURM's commands: say so before the plugin fails deep inside."""
+    """The batched launcher needs a positive batch size, the SLURM launcher SLURM's commands:
+    say so before the plugin fails deep inside."""
     launcher = config.hydra.launcher
+    if str(launcher.get("_target_", "")).endswith("BatchedLauncher"):
+        size = launcher.get("max_batch")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise VisexpError(f"hydra.launcher.max_batch must be a positive integer, not {size!r}")
     if not str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
         return
     for key, meaning in SLURM_REQUIRED.items():

@@ -59,12 +59,13 @@ class VisionModel:
         self.speed = speed
         return self
 
-    def __call__(self, inputs: torch.Tensor, whole: bool = True) -> torch.Tensor:
+    def __call__(self, inputs: torch.Tensor, whole: bool = True, precise: bool = False) -> torch.Tensor:
         """The network's output under its fast paths (`speed`). A `whole` pass, one that reads
         the logits and nothing else, may run on a folded or compiled copy; a pass that a layer
-        tap watches or stops runs on `net` itself, whose layers are as the model defines them."""
+        tap watches or stops runs on `net` itself, whose layers are as the model defines them.
+        A `precise` pass runs in float32 even under autocast (the numbers a job reports)."""
         dtype = self.speed.autocast_dtype
-        with torch.autocast(inputs.device.type, dtype=dtype, enabled=dtype is not None):
+        with torch.autocast(inputs.device.type, dtype=dtype, enabled=dtype is not None and not precise):
             return (self._whole if whole and self._whole is not None else self.net)(inputs)
 
     @property

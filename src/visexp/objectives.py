@@ -35,6 +35,15 @@ def per_image(values: torch.Tensor, index: int | list[int]) -> torch.Tensor:
     return values[torch.arange(len(index), device=values.device), index]
 
 
+def as_list(value: object, name: str) -> list | None:
+    """`value` as a list if it is one (a list of targets or channels, one image each), else None."""
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        return None
+    if not value:
+        raise VisexpError(f"{name} is an empty list: give one index or a list of them")
+    return list(value)
+
+
 class ClassScore:
     """The unnormalised class score S_c(I), the logit of class `target` (Simonyan et al., eq. 1).
     A list of targets gives each image of the batch its own class."""
@@ -43,9 +52,7 @@ class ClassScore:
     calls = 0
 
     def __init__(self, model: VisionModel, target: int | list[int]) -> None:
-        targets = list(target) if isinstance(target, Sequence) and not isinstance(target, str) else None
-        if targets is not None and not targets:
-            raise VisexpError("target is an empty list: give one class index or a list of them")
+        targets = as_list(target, "target")
         self.target = [model.check_target(one) for one in targets] if targets is not None else model.check_target(target)
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
@@ -90,13 +97,13 @@ class FilterMean:
     def __init__(self, model: VisionModel, layer: str, channel: int | list[int]) -> None:
         probe = probe_layer(model, layer)
         channels = probe.shape[1]
-        chosen = list(channel) if isinstance(channel, Sequence) else [channel]
-        for one in chosen:
+        listed = as_list(channel, "objective.channel")
+        for one in listed if listed is not None else [channel]:
             if isinstance(one, bool) or not isinstance(one, int) or not 0 <= one < channels:
                 raise VisexpError(f"channel {one!r} is out of range for layer {layer!r}: it has {channels} channels, 0-{channels - 1}")
         self.layer = str(layer)
         self.calls = probe.calls
-        self.channel = chosen if isinstance(channel, Sequence) else channel
+        self.channel = listed if listed is not None else channel
 
     def __call__(self, activation: torch.Tensor) -> torch.Tensor:
         unit = per_image(activation, self.channel)

@@ -31,6 +31,11 @@ class ImageParameter:
         """The offsets of the whole batch (differentiable with respect to the leaves)."""
         return self.leaves[0] if len(self.leaves) == 1 else torch.cat(self.leaves)
 
+    @property
+    def batch(self) -> int:
+        """How many images the parameter holds."""
+        return sum(len(leaf) for leaf in self.leaves)
+
     def gradients(self) -> list[torch.Tensor | None]:
         """The gradient of each leaf after a backward pass."""
         return [leaf.grad for leaf in self.leaves]

@@ -112,6 +112,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
         output_dir = Path(HydraConfig.get().runtime.output_dir)
     output_dir = Path(output_dir)
     check_config(cfg)
+    ascent = batched_ascent(output_dir, cfg)  # taken whatever happens next, so none is left behind
     earlier = completed(output_dir, cfg) if cfg.resume else None
     if earlier is not None:
         print(f"complete, skipped (resume=true): {output_dir}", file=sys.stderr, flush=True)
@@ -128,7 +129,6 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> dict[str, Any]:
     try:
         model = load_model(cfg.model, device, speed)
         task = make_task(cfg, model)
-        ascent = batched_ascent(output_dir, cfg)
         if ascent is not None and isinstance(task, Visualise):
             task.replay(ascent)
         with JobOutputs(output_dir) as outputs:

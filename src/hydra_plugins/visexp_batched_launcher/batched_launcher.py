@@ -61,7 +61,6 @@ def groups(points: list[Point], max_batch: int) -> list[list[Point]]:
     """The points in groups that run as one batch each (in the order their first point comes,
     at most `max_batch` to a group); a point that cannot share a batch is a group of its own."""
     from visexp.batching import batch_key
-    from visexp.errors import VisexpError
     from visexp.resume import completed
     from visexp.runner import check_config
 
@@ -73,8 +72,8 @@ def groups(points: list[Point], max_batch: int) -> list[list[Point]]:
             check_config(point.job)
             done = point.job.resume and completed(point.output_dir, point.job, quiet=True) is not None
             key = None if done else batch_key(point.job)
-        except VisexpError:
-            key = None  # the job says what is wrong when it runs
+        except Exception:  # noqa: BLE001 - whatever is wrong with the point, its own job says it when it runs
+            key = None
         if key is None:
             order.append([point])
             continue
@@ -99,11 +98,13 @@ def ascend_group(group: list[Point]) -> None:
         ascents = ascend_together([point.job for point in group], model)
     except Exception as error:  # noqa: BLE001 - any failure (out of memory too): the points run one by one
         numbers = ", ".join(f"#{point.number}" for point in group)
-        print(f"batched launcher: jobs {numbers} could not run as one batch ({str(error).splitlines()[0]}); "
-              "they run one by one", file=sys.stderr, flush=True)
+        reason = (str(error).splitlines() or [type(error).__name__])[0]
+        print(f"batched launcher: jobs {numbers} could not run as one batch ({reason}); they run one by one",
+              file=sys.stderr, flush=True)
         return
     for point, ascent in zip(group, ascents):
-        keep(point.output_dir, point.job, ascent)
+        if ascent is not None:
+            keep(point.output_dir, point.job, ascent)
 
 
 class BatchedLauncher(Launcher):
@@ -111,11 +112,7 @@ class BatchedLauncher(Launcher):
 
     def __init__(self, max_batch: int = 32) -> None:
         super().__init__()
-        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
-            from visexp.errors import VisexpError
-
-            raise VisexpError(f"hydra.launcher.max_batch must be a positive integer, not {max_batch!r}")
-        self.max_batch = max_batch
+        self.max_batch = max_batch  # checked before the sweep starts (visexp.launchers.check_launcher)
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None

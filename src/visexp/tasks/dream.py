@@ -108,7 +108,7 @@ class Dream:
     def run(self, outputs: JobOutputs, observer: Observer) -> Result:
         model, cfg = self.model, self.cfg
         with torch.inference_mode():
-            start_score = float(forward(model, self.objective, self.picture, need_logits=False)[0][0])
+            start_score = float(forward(model, self.objective, self.picture, need_logits=False, precise=True)[0][0])
         frames = FrameRecorder(model)
         detail = torch.zeros(1, model.channels, *self.sizes[0], device=model.device)
         for level, size in enumerate(self.sizes):
@@ -125,7 +125,7 @@ class Dream:
             detail = parameter.offset.detach()
         saved = quantise(model.denormalise(parameter.inputs().detach()))
         with torch.inference_mode():
-            score = float(forward(model, self.objective, model.normalise(dequantise(saved)), need_logits=False)[0][0])
+            score = float(forward(model, self.objective, model.normalise(dequantise(saved)), need_logits=False, precise=True)[0][0])
         image = to_pil(saved[0])
         original = to_pil(quantise(model.denormalise(self.picture))[0])
         outputs.save_png("image.png", image)

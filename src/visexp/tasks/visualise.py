@@ -22,7 +22,7 @@ from visexp.images import dequantise, quantise, to_pil
 from visexp.initialisers import Start
 from visexp.models import VisionModel
 from visexp.objectives import Objective
-from visexp.optimise import Observer, Penalty, Snapshot, ascend, forward, make_optimizer
+from visexp.optimise import Observer, Penalty, Snapshot, ascend, forward, make_optimizer, non_finite, updates_each_value
 from visexp.outputs import JobOutputs
 from visexp.parameter import ImageParameter
 from visexp.tasks.common import FrameRecorder, Result, start
@@ -31,13 +31,15 @@ from visexp.tasks.common import FrameRecorder, Result, start
 @dataclass
 class Ascent:
     """One image's ascent, done elsewhere: what its observers saw, its progress frames, its final
-    offset (1, C, H, W), and how many images were optimised with it in how many seconds."""
+    offset (1, C, H, W), how many images were optimised with it in how many seconds, and the
+    step where its loss became NaN or infinite, if it did."""
 
     snapshots: list[Snapshot]
     frames: list[Image.Image]
     offset: torch.Tensor
     batch: int
     seconds: float
+    failed_at: int | None = None
 
 
 def entries(objective: Objective) -> list[int] | None:
@@ -63,6 +65,11 @@ class Visualise:
             count = len(self.entries)
             if len(set(self.entries)) != count:
                 raise VisexpError(f"{self.entries} names one entry twice: each one gets an image of its own (image_<entry>.png)")
+            if not updates_each_value(cfg.optim):
+                raise VisexpError(
+                    f"a list of entries needs an optimiser that moves each value by itself (adam, sgd, ...): "
+                    f"{cfg.optim.get('_target_')} would let the images of the batch steer each other"
+                )
             begin = Start(base=begin.base.expand(count, -1, -1, -1), offset=begin.offset.expand(count, -1, -1, -1))
         self.parameter = ImageParameter(model, begin)
         self.optimizer = make_optimizer(cfg.optim, self.parameter)
@@ -75,7 +82,7 @@ class Visualise:
     def run(self, outputs: JobOutputs, observer: Observer) -> Result:
         model, parameter = self.model, self.parameter
         with torch.inference_mode():
-            start_scores = forward(model, self.objective, parameter.inputs(), need_logits=False)[0].float().tolist()
+            start_scores = forward(model, self.objective, parameter.inputs(), need_logits=False, precise=True)[0].tolist()
         if self.ascent is None:
             recorders = [FrameRecorder(model, index) for index in range(len(start_scores))]
             ascend(
@@ -85,8 +92,12 @@ class Visualise:
             )
             frames = [recorder.viewable() for recorder in recorders]
         else:
+            failed_at = self.ascent.failed_at
             for snapshot in self.ascent.snapshots:
-                observer(snapshot)
+                if failed_at is None or snapshot.step < failed_at:
+                    observer(snapshot)
+            if failed_at is not None:
+                raise non_finite(failed_at)
             with torch.no_grad():
                 parameter.leaves[0].copy_(self.ascent.offset)
             frames = [FrameRecorder.enlarged(self.ascent.frames)]
@@ -129,8 +140,8 @@ class Visualise:
         """Score each image exactly as saved (8-bit), so the numbers hold for the PNG itself."""
         model, offset = self.model, self.parameter.offset.detach()
         with torch.inference_mode():
-            score, logits = forward(model, self.objective, model.normalise(dequantise(saved)))
-            probabilities = torch.softmax(logits.float(), dim=1)
+            score, logits = forward(model, self.objective, model.normalise(dequantise(saved)), precise=True)
+            probabilities = torch.softmax(logits, dim=1)
             cost = self.penalty(offset)
         norms = offset.flatten(1).norm(dim=1)
         metrics = []
