@@ -26,11 +26,16 @@ def resnet18(make_cfg):
     return build(make_cfg("model=torchvision", "model.name=resnet18", "model.weights=null").model)
 
 
-def test_folded_batch_norms_give_the_networks_logits_and_leave_its_layers_alone(make_cfg):
+def resnet18_and_plain_logits(make_cfg, batch: int):
+    """A random resnet18 before any fast path, seeded inputs, and the logits it gives them."""
     model = resnet18(make_cfg)
-    inputs = torch.randn(2, 3, 224, 224)
+    inputs = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
-        expected = model.net(inputs)
+        return model, inputs, model.net(inputs)
+
+
+def test_folded_batch_norms_give_the_networks_logits_and_leave_its_layers_alone(make_cfg):
+    model, inputs, expected = resnet18_and_plain_logits(make_cfg, batch=2)
     model.use_speed(Speed(fold_batchnorm=True))
     folded = [module for module in model._whole.modules() if isinstance(module, nn.BatchNorm2d)]
     assert folded == []  # every batch norm of resnet18 follows a convolution
@@ -43,10 +48,8 @@ def test_folded_batch_norms_give_the_networks_logits_and_leave_its_layers_alone(
 
 
 def test_channels_last_changes_layout_not_results(make_cfg):
-    model = resnet18(make_cfg)
-    inputs = torch.randn(1, 3, 224, 224)
+    model, inputs, expected = resnet18_and_plain_logits(make_cfg, batch=1)
     with torch.inference_mode():
-        expected = model.net(inputs)
         model.use_speed(Speed(channels_last=True))
         assert model.net.conv1.weight.is_contiguous(memory_format=torch.channels_last)
         assert torch.allclose(model(inputs), expected, rtol=1e-4, atol=1e-4)
